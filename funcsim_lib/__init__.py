@@ -1,0 +1,1 @@
+"""funcsim: same accuracy and loss, different functions."""
