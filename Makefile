@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.funcsim-installed
 PROFILE ?= digits
 WORKERS ?= 2
+# This checkout's library comes first, even where .venv is shared with another.
+export PYTHONPATH := $(CURDIR)
 # pip's notes about unused local index folders on this kind of machine
 PIP_NOISE := grep -v -E "^WARNING: Location .* is ignored" || true
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -156,13 +157,21 @@ def run_papermill(source: Path, target: Path, parameters: dict[str, Any]) -> Non
         "-y",
         yaml.safe_dump(parameters, default_flow_style=True),
     ]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env=child_env())
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-25:])
         raise RuntimeError(
             f"executing {source.name} failed; the executed copy is {partial}.\n{tail}"
         )
     partial.replace(target)
+
+
+def child_env() -> dict[str, str]:
+    """Return the environment for subprocesses, importing this checkout's library."""
+    env = dict(os.environ)
+    paths = [str(REPO), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return env
 
 
 def hide_injected_parameters(path: Path) -> None:
@@ -227,7 +236,7 @@ def build_site(options: BuildOptions, executed: dict[str, Path]) -> Path:
         str(options.output_root),
         "--quiet",
     ]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env=child_env())
     if result.returncode != 0:
         raise RuntimeError(f"jupyter-book failed:\n{result.stdout}\n{result.stderr}")
     warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
