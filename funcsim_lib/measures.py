@@ -114,6 +114,26 @@ def pairwise(measure, logits: np.ndarray) -> np.ndarray:
     return out
 
 
+def cross_epochs(measure, logits_a: np.ndarray, logits_b: np.ndarray) -> np.ndarray:
+    """Return ``measure`` between every epoch of model A and every epoch of B.
+
+    ``logits_a`` is ``(n_epochs_a, n_samples, n_classes)`` and ``logits_b``
+    ``(n_epochs_b, n_samples, n_classes)``; entry ``[i, j]`` of the result
+    ``(n_epochs_a, n_epochs_b)`` compares epoch ``i`` of A with epoch ``j`` of B.
+    """
+    logits_a = np.asarray(logits_a)
+    logits_b = np.asarray(logits_b)
+    if logits_a.ndim != 3 or logits_a.shape[1:] != logits_b.shape[1:]:
+        raise ValueError(
+            "logits_a and logits_b must be (n_epochs, n_samples, n_classes) with "
+            f"the same samples and classes, got {logits_a.shape} and {logits_b.shape}"
+        )
+    rows = [
+        measure(np.broadcast_to(epoch, logits_b.shape), logits_b) for epoch in logits_a
+    ]
+    return np.stack(rows)
+
+
 def against_reference(measure, logits: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Return ``measure`` of each model against one reference model, per epoch.
 

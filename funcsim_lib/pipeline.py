@@ -101,8 +101,9 @@ def build_book(options: BuildOptions) -> Path:
 
 def library_fingerprint() -> str:
     digest = hashlib.sha256()
-    for path in sorted((REPO / "funcsim_lib").glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    library = REPO / "funcsim_lib"
+    for path in sorted(library.rglob("*.py")):
+        digest.update(str(path.relative_to(library)).encode() + path.read_bytes())
     return digest.hexdigest()
 
 
