@@ -60,7 +60,7 @@ def landscape_contours(
         )
         fig.update_xaxes(title_text="α (direction 1)", row=1, col=col)
     fig.update_yaxes(title_text="β (direction 2)", row=1, col=1)
-    fig.updateapply_layout(
+    fig.update_layout(
         coloraxis=dict(
             colorscale="Viridis",
             cmin=float(finite.min()),
