@@ -349,6 +349,7 @@ def train_study(
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
+    check_device(study.device)
     store = StudyStore(store_root, study)
     data = load_dataset(study.data)
     store.save_test_labels(data.test_y.numpy())
@@ -378,6 +379,21 @@ def train_study(
             ):
                 future.result()
     return store
+
+
+def check_device(device: str) -> None:
+    """Raise a ``ValueError`` with the fix when ``device`` cannot be used here."""
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(
+            f"device must be 'cpu' or 'cuda[:N]', got {device!r}"
+        ) from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r} is requested but no CUDA device is available here; "
+            "train on the CPU with --set device=cpu (overrides={'device': 'cpu'})"
+        )
 
 
 def _train_in_worker(study: StudyConfig, run: RunSpec, store_root: str) -> None:

@@ -151,3 +151,15 @@ def test_lr_schedule_warms_up_then_decays():
 def test_invalid_workers_rejected(smoke_config, tmp_path):
     with pytest.raises(ValueError, match="workers must be a positive int, got 0"):
         train_study(smoke_config, tmp_path, workers=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_missing_cuda_names_the_fix(tmp_path):
+    config = resolve_study("smoke", device="cuda")
+    with pytest.raises(ValueError, match="no CUDA device.*device=cpu"):
+        train_study(config, tmp_path)
+
+
+def test_unknown_device_rejected(tmp_path):
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda"):
+        train_study(resolve_study("smoke", device="gpu0"), tmp_path)
