@@ -9,6 +9,7 @@ one vector per sample, and ``layer_cka`` streams those batches into
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 
 import numpy as np
 import torch
@@ -92,10 +93,12 @@ def iter_features(
 
     handle = module.register_forward_hook(keep)
     try:
-        with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
+        for start in range(0, len(images), batch_size):
+            # Inference mode is thread-wide state: it must end before the
+            # yield, or the caller would run without gradients meanwhile.
+            with torch.inference_mode():
                 model(images[start : start + batch_size])
-                yield captured.pop().float().cpu().numpy()
+            yield captured.pop().float().cpu().numpy()
     finally:
         handle.remove()
 
@@ -134,9 +137,11 @@ def layer_cka(
     """
     accumulator = CKAAccumulator()
     options = dict(reduction=reduction, batch_size=batch_size)
-    for a, b in zip(
-        iter_features(model_a, images, layer, **options),
-        iter_features(model_b, images, layer, **options),
+    # closing() removes both hooks even though zip leaves one stream unfinished.
+    with (
+        closing(iter_features(model_a, images, layer, **options)) as stream_a,
+        closing(iter_features(model_b, images, layer, **options)) as stream_b,
     ):
-        accumulator.update(a, b)
+        for a, b in zip(stream_a, stream_b):
+            accumulator.update(a, b)
     return accumulator.result()

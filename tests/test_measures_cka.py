@@ -53,7 +53,7 @@ def test_linear_cka_chunked_equals_whole(features_pair, chunk_size):
     )
 
 
-def test_linear_cka_of_float32_features_accumulates_in_float64(features_pair):
+def test_linear_cka_float32_in_float64(features_pair):
     x, y = features_pair
     got = measures.linear_cka(x.astype(np.float32), y.astype(np.float32))
     expected = gram_cka(x.astype(np.float32).astype(float), y.astype(np.float32))
@@ -137,7 +137,7 @@ def test_flatten_keeps_every_token(vit, images):
     assert got.shape == (37, 17 * 16)
 
 
-def test_layer_cka_of_a_model_with_itself_is_one(vit, images):
+def test_layer_cka_self_is_one(vit, images):
     assert features.layer_cka(vit[0], vit[0], images, batch_size=8) == pytest.approx(
         1.0, abs=1e-12
     )
@@ -158,3 +158,15 @@ def test_bad_layer_and_reduction_rejected(vit, images):
         features.capture_features(vit[0], images, reduction="max")
     with pytest.raises(ValueError, match="has no 'blocks'"):
         features.capture_features(torch.nn.Linear(2, 2), torch.zeros(1, 2))
+
+
+def test_feature_capture_leaves_autograd_on(vit, images):
+    stream = features.iter_features(vit[0], images, batch_size=8)
+    next(stream)
+    assert torch.is_grad_enabled()
+    assert not torch.is_inference_mode_enabled()
+    stream.close()
+    features.layer_cka(vit[0], vit[1], images, batch_size=8)
+    assert torch.is_grad_enabled()
+    assert all(not m._forward_hooks for m in vit[0].modules())
+    assert all(not m._forward_hooks for m in vit[1].modules())
