@@ -134,7 +134,7 @@ def test_cross_epochs_entries_match_single_pairs(study_like):
                 assert matrix[i, j] == pytest.approx(expected, rel=1e-12), name
 
 
-def test_cross_epochs_of_a_run_with_itself_has_zero_diagonal(study_like):
+def test_cross_epochs_self_diagonal_zero(study_like):
     logits = study_like[0][0]
     matrix = measures.cross_epochs(measures.disagreement, logits, logits)
     np.testing.assert_array_equal(np.diag(matrix), 0.0)
@@ -262,3 +262,15 @@ def test_pairwise_warns_once_for_undefined_values():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         measures.pairwise("disagreement", logits)
+
+
+def test_similarity_margin_sign_follows_kind():
+    rng = np.random.default_rng(8)
+    close = rng.random((2, 4, 4)) * 0.1
+    far = close + 1.0
+    distance = measures.similarity_margin(far, close, "distance")
+    similarity = measures.similarity_margin(close, far, "similarity")
+    assert np.all(measures.interval_sign(distance) == 1)
+    assert np.all(measures.interval_sign(similarity) == 1)
+    with pytest.raises(ValueError, match="kind must be 'distance' or 'similarity'"):
+        measures.similarity_margin(far, close, "divergence")

@@ -6,10 +6,12 @@ Conventions shared by every measure:
   probability rows with ``inputs="probabilities"``. Softmax is taken once,
   through ``log_softmax``, in float64, and each result is clipped into the
   measure's declared range.
-- A measure returns one value per leading index, averaged over samples; the
-  all-pairs functions (``pairwise``, ``cross_epochs``, ``against_reference``)
-  read the outputs in blocks, so a large test set needs memory for one block,
-  and the result equals the one-pass value up to rounding.
+- A measure returns one value per leading index, averaged over samples.
+- ``pairwise``, ``pairwise_measures``, ``cross_epochs`` and
+  ``against_reference`` read the outputs in blocks, so a large test set needs
+  memory for one block, and the result equals the one-pass value up to
+  rounding. The single-pair functions use the same blocks but check their
+  whole input first.
 - Invalid input (shapes that differ, NaN or inf, rows that are not
   distributions, empty arrays, a dtype that is not floating) raises
   ``ValueError`` or ``TypeError`` naming the argument, the expected and the
@@ -58,6 +60,7 @@ from funcsim_lib.measures.summary import (
     pair_mean_difference,
     pair_mean_interval,
     pair_values,
+    similarity_margin,
     spread,
 )
 
@@ -90,6 +93,7 @@ __all__ = [
     "pairwise",
     "pairwise_measures",
     "prediction_difference_norm",
+    "similarity_margin",
     "softmax",
     "spread",
     "surrogate_churn",

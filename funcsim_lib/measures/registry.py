@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from funcsim_lib.measures import group, pair, representation
 
-# What a measure reads from the models, and from the data set.
+# What a measure reads from the models, and from the data set. Formulas
+# avoid a bare "|" so that they can stand in a Markdown table.
 READS = ("labels", "probabilities", "logits", "ground truth", "features")
 KINDS = ("similarity", "distance")
 ARITIES = ("pair", "group", "features")
@@ -106,8 +107,8 @@ _MEASURES = (
         frozenset({"labels", "ground truth"}),
         True,
         "pair",
-        r"\frac{\mathrm{Dis}(A, B) - |e_A - e_B|}"
-        r"{\min(e_A + e_B, 1) - |e_A - e_B|}",
+        r"\frac{\mathrm{Dis}(A, B) - \lvert e_A - e_B \rvert}"
+        r"{\min(e_A + e_B, 1) - \lvert e_A - e_B \rvert}",
         "Klabunde and Lemmerich (2023)",
         "a model makes no error",
         pair.finish_min_max_normalised_disagreement,
@@ -138,7 +139,7 @@ _MEASURES = (
         frozenset({"labels", "ground truth"}),
         True,
         "pair",
-        r"|e_A - e_B|",
+        r"\lvert e_A - e_B \rvert",
         "Klabunde et al. (2023)",
         finish=pair.finish_accuracy_difference,
     ),

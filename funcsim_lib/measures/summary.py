@@ -186,3 +186,30 @@ def pair_mean_difference(
 def interval_sign(interval: Interval) -> np.ndarray:
     """Return +1 where the interval lies above 0, -1 below, 0 where it covers 0."""
     return np.where(interval.low > 0, 1, np.where(interval.high < 0, -1, 0))
+
+
+def similarity_margin(
+    matrices_a: np.ndarray,
+    matrices_b: np.ndarray,
+    kind: str,
+    **interval_options: object,
+) -> Interval:
+    """Return how much more similar the pairs of group B are than those of A.
+
+    In the measure's units: A's pair mean minus B's for a ``kind`` of
+    "distance", B's minus A's for a "similarity", so a positive margin always
+    means that B's models are closer to each other. ``interval_options`` as
+    for ``pair_mean_difference``.
+
+    >>> a = np.full((1, 3, 3), 0.3)
+    >>> b = np.full((1, 3, 3), 0.1)
+    >>> round(float(similarity_margin(a, b, "distance").estimate[0]), 12)
+    0.2
+    >>> round(float(similarity_margin(a, b, "similarity").estimate[0]), 12)
+    -0.2
+    """
+    if kind == "distance":
+        return pair_mean_difference(matrices_a, matrices_b, **interval_options)
+    if kind == "similarity":
+        return pair_mean_difference(matrices_b, matrices_a, **interval_options)
+    raise ValueError(f"kind must be 'distance' or 'similarity', got {kind!r}")
