@@ -10,40 +10,53 @@ from plotly.subplots import make_subplots
 
 from funcsim_lib.figures.common import apply_layout
 
+# label -> (mean or estimate, low, high), each (n_epochs,)
+Band = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _band_traces(
+    epochs: np.ndarray, band: Band, label: str, colour: str, show_legend: bool
+) -> tuple[go.Scatter, go.Scatter]:
+    """Return a shaded band from low to high and the line through its centre."""
+    centre, low, high = (np.asarray(v, dtype=float) for v in band)
+    shade = go.Scatter(
+        x=np.concatenate([epochs, epochs[::-1]]),
+        y=np.concatenate([high, low[::-1]]),
+        fill="toself",
+        fillcolor=colour,
+        opacity=0.18,
+        line=dict(width=0),
+        hoverinfo="skip",
+        legendgroup=label,
+        showlegend=False,
+    )
+    line = go.Scatter(
+        x=epochs,
+        y=centre,
+        mode="lines",
+        name=label,
+        legendgroup=label,
+        showlegend=show_legend,
+        line=dict(color=colour),
+        customdata=np.stack([low, high], axis=-1),
+        hovertemplate=label
+        + "<br>epoch %{x}<br>%{y:.4f} [%{customdata[0]:.4f}, %{customdata[1]:.4f}]"
+        + "<extra></extra>",
+    )
+    return shade, line
+
 
 def curves_with_bands(
     epochs: np.ndarray,
-    series: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    series: Mapping[str, Band],
     colours: Mapping[str, str],
     y_label: str,
     title: str | None = None,
 ) -> go.Figure:
     """Draw mean curves with shaded bands; ``series``: label -> (mean, low, high)."""
     fig = go.Figure()
-    for label, (mean, low, high) in series.items():
-        colour = colours[label]
-        fig.add_trace(
-            go.Scatter(
-                x=np.concatenate([epochs, epochs[::-1]]),
-                y=np.concatenate([high, low[::-1]]),
-                fill="toself",
-                fillcolor=colour,
-                opacity=0.18,
-                line=dict(width=0),
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=mean,
-                mode="lines",
-                name=label,
-                line=dict(color=colour),
-                hovertemplate=label + "<br>epoch %{x}<br>%{y:.4f}<extra></extra>",
-            )
-        )
+    for label, band in series.items():
+        fig.add_traces(_band_traces(epochs, band, label, colours[label], True))
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text=y_label)
     return apply_layout(fig, title, 420)
@@ -51,42 +64,37 @@ def curves_with_bands(
 
 def measures_panel(
     epochs: np.ndarray,
-    panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    panels: Mapping[str, Mapping[str, Band]],
     colours: Mapping[str, str],
     title: str | None = None,
 ) -> go.Figure:
     """Draw one subplot per measure, each with banded curves per condition."""
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels))
     for col, series in enumerate(panels.values(), start=1):
-        for label, (mean, low, high) in series.items():
-            colour = colours[label]
-            fig.add_trace(
-                go.Scatter(
-                    x=np.concatenate([epochs, epochs[::-1]]),
-                    y=np.concatenate([high, low[::-1]]),
-                    fill="toself",
-                    fillcolor=colour,
-                    opacity=0.18,
-                    line=dict(width=0),
-                    hoverinfo="skip",
-                    showlegend=False,
-                ),
-                row=1,
-                col=col,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=epochs,
-                    y=mean,
-                    mode="lines",
-                    name=label,
-                    legendgroup=label,
-                    showlegend=col == 1,
-                    line=dict(color=colour),
-                    hovertemplate=label + "<br>epoch %{x}<br>%{y:.4f}<extra></extra>",
-                ),
-                row=1,
-                col=col,
-            )
+        for label, band in series.items():
+            traces = _band_traces(epochs, band, label, colours[label], col == 1)
+            fig.add_traces(traces, rows=1, cols=col)
         fig.update_xaxes(title_text="epoch", row=1, col=col)
     return apply_layout(fig, title, 440)
+
+
+def margin_panel(
+    epochs: np.ndarray,
+    panels: Mapping[str, Band],
+    colour: str,
+    label: str,
+    title: str | None = None,
+) -> go.Figure:
+    """Draw one subplot per measure: an estimate with its interval and a zero line.
+
+    ``panels`` maps a subplot title to (estimate, low, high); ``label`` names
+    the curve in the legend.
+    """
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels))
+    for col, band in enumerate(panels.values(), start=1):
+        fig.add_traces(_band_traces(epochs, band, label, colour, col == 1), 1, col)
+        fig.add_hline(
+            y=0.0, line=dict(color="#888888", width=1, dash="dot"), row=1, col=col
+        )
+        fig.update_xaxes(title_text="epoch", row=1, col=col)
+    return apply_layout(fig, title, 420)

@@ -1,0 +1,276 @@
+"""Pairwise and cross-epoch matrices, block processing and intervals."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from funcsim_lib import measures
+from funcsim_lib.measures import REGISTRY, UndefinedMeasureWarning
+from funcsim_lib.measures.summary import _bootstrap_means
+
+
+@pytest.fixture(scope="module")
+def study_like():
+    """Logits of 4 models x 3 epochs x 40 samples x 5 classes, and labels."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 3, 40, 5)) * 2
+    logits[1, :, :20] = logits[0, :, :20]  # some agreement between 0 and 1
+    labels = rng.integers(0, 5, 40)
+    return logits, labels
+
+
+def direct(name, a, b, labels):
+    function = REGISTRY[name].function
+    if "ground truth" in REGISTRY[name].reads:
+        return function(a, b, labels)
+    return function(a, b)
+
+
+def test_pairwise_matrices_match_single_pairs(study_like):
+    logits, labels = study_like
+    matrices = measures.pairwise_measures(logits, labels=labels)
+    assert set(matrices) == set(measures.PAIR_OUTPUT_MEASURES)
+    for name, values in matrices.items():
+        assert values.shape == (3, 4, 4)
+        for i in range(4):
+            for j in range(4):
+                expected = direct(name, logits[i], logits[j], labels)
+                np.testing.assert_allclose(
+                    values[:, i, j], expected, rtol=1e-12, atol=1e-15, err_msg=name
+                )
+
+
+def test_pairwise_diagonal_is_the_identity(study_like):
+    logits, labels = study_like
+    matrices = measures.pairwise_measures(logits, labels=labels)
+    for name, values in matrices.items():
+        diagonal = values[:, range(4), range(4)]
+        assert np.all(diagonal == REGISTRY[name].identity), name
+
+
+def test_pairwise_accepts_function_name_or_callable(study_like):
+    logits, _ = study_like
+    by_function = measures.pairwise(measures.js_divergence, logits)
+    by_name = measures.pairwise("js_divergence", logits)
+    np.testing.assert_array_equal(by_function, by_name)
+
+    def unregistered(a, b):
+        return measures.js_divergence(a, b)
+
+    np.testing.assert_allclose(
+        measures.pairwise(unregistered, logits), by_function, atol=1e-15
+    )
+
+
+def test_pairwise_passes_options(study_like):
+    logits, _ = study_like
+    bits = measures.pairwise("js_divergence", logits, unit="bits")
+    nats = measures.pairwise("js_divergence", logits)
+    np.testing.assert_allclose(bits, nats / np.log(2.0), rtol=1e-14)
+    churn = measures.pairwise("surrogate_churn", logits, alpha=2.0)
+    expected = measures.surrogate_churn(logits[0], logits[2], alpha=2.0)
+    np.testing.assert_allclose(churn[:, 0, 2], expected, rtol=1e-12)
+
+
+def test_pairwise_rejects_group_measure(study_like):
+    with pytest.raises(ValueError, match="ambiguity is a group measure"):
+        measures.pairwise("ambiguity", study_like[0])
+
+
+def test_threads_give_identical_results(study_like):
+    logits, labels = study_like
+    one = measures.pairwise_measures(logits, labels=labels, chunk_size=7)
+    two = measures.pairwise_measures(logits, labels=labels, chunk_size=7, workers=2)
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name])
+
+
+def test_blocks_that_split_epochs_equal_whole(study_like):
+    logits, labels = study_like
+    whole = measures.pairwise_measures(logits, labels=labels)
+    for chunk_size in (1, 13, 40, 80, 1000):
+        blocks = measures.pairwise_measures(
+            logits, labels=labels, chunk_size=chunk_size
+        )
+        for name in whole:
+            np.testing.assert_allclose(blocks[name], whole[name], rtol=1e-13)
+
+
+def test_block_error_reports_the_global_index(study_like):
+    logits = study_like[0].copy()
+    logits[2, 1, 33, 4] = np.nan
+    with pytest.raises(ValueError, match=r"logits\[2\] must be finite.*\(1, 33, 4\)"):
+        measures.pairwise("js_divergence", logits, chunk_size=10)
+
+
+def test_memory_bounded_by_blocks_not_samples():
+    rng = np.random.default_rng(1)
+    peaks = []
+    for n_samples in (20_000, 80_000):
+        logits = rng.standard_normal((3, 1, n_samples, 10), dtype=np.float32)
+        tracemalloc.start()
+        measures.pairwise_measures(
+            logits, ["js_divergence", "cosine_similarity"], chunk_size=2_000
+        )
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    input_size = 3 * 80_000 * 10 * 4
+    assert peaks[1] < 1.3 * peaks[0]
+    assert peaks[1] < input_size / 4
+
+
+def test_cross_epochs_entries_match_single_pairs(study_like):
+    logits, labels = study_like
+    for name in ("js_divergence", "error_corrected_disagreement", "cohens_kappa"):
+        options = {"labels": labels} if "ground truth" in REGISTRY[name].reads else {}
+        matrix = measures.cross_epochs(name, logits[0], logits[2], **options)
+        assert matrix.shape == (3, 3)
+        for i in range(3):
+            for j in range(3):
+                expected = direct(name, logits[0, i], logits[2, j], labels)
+                assert matrix[i, j] == pytest.approx(expected, rel=1e-12), name
+
+
+def test_cross_epochs_self_diagonal_zero(study_like):
+    logits = study_like[0][0]
+    matrix = measures.cross_epochs(measures.disagreement, logits, logits)
+    np.testing.assert_array_equal(np.diag(matrix), 0.0)
+
+
+def test_cross_epochs_shape_mismatch_quotes_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 5, 3\) and \(2, 6, 3\)"):
+        measures.cross_epochs("disagreement", np.zeros((2, 5, 3)), np.zeros((2, 6, 3)))
+
+
+def test_against_reference_matches_single_pairs(study_like):
+    logits, labels = study_like
+    values = measures.against_reference(
+        "error_corrected_disagreement", logits[1:], logits[0], labels=labels
+    )
+    assert values.shape == (3, 3)
+    for k in range(3):
+        expected = measures.error_corrected_disagreement(
+            logits[k + 1], logits[0], labels
+        )
+        np.testing.assert_allclose(values[k], expected, rtol=1e-12)
+
+
+def test_pair_values_and_spread():
+    matrices = np.arange(18, dtype=float).reshape(2, 3, 3)
+    values = measures.pair_values(matrices)
+    np.testing.assert_array_equal(values, [[1, 2, 5], [10, 11, 14]])
+    mean, low, high = measures.spread(values)
+    np.testing.assert_allclose(mean, [8 / 3, 35 / 3])
+    np.testing.assert_array_equal(low, [1, 10])
+    np.testing.assert_array_equal(high, [5, 14])
+
+
+def brute_force_resample_mean(matrix, counts):
+    runs = np.repeat(np.arange(len(counts)), counts)
+    values = [
+        matrix[r, s]
+        for a, r in enumerate(runs)
+        for b, s in enumerate(runs)
+        if a < b and r != s
+    ]
+    return np.mean(values)
+
+
+def test_bootstrap_weights_match_explicit_resamples():
+    rng = np.random.default_rng(2)
+    matrix = rng.random((4, 4))
+    matrix = matrix + matrix.T
+    means = _bootstrap_means(matrix[None], 200, np.random.default_rng(3))
+    counts = np.random.default_rng(3).multinomial(4, np.full(4, 0.25), 200)
+    kept = counts[(counts > 0).sum(axis=1) > 1]
+    expected = [brute_force_resample_mean(matrix, c) for c in kept]
+    np.testing.assert_allclose(means[:, 0], expected, rtol=1e-12)
+
+
+def test_bootstrap_interval_contains_the_mean_and_is_seeded():
+    rng = np.random.default_rng(4)
+    matrices = rng.random((5, 6, 6))
+    matrices = matrices + matrices.transpose(0, 2, 1)
+    first = measures.pair_mean_interval(matrices, seed=1)
+    again = measures.pair_mean_interval(matrices, seed=1)
+    np.testing.assert_array_equal(first.low, again.low)
+    np.testing.assert_allclose(first.estimate, measures.pair_values(matrices).mean(-1))
+    assert np.all(first.low <= first.estimate)
+    assert np.all(first.estimate <= first.high)
+    assert first.method == "bootstrap-runs"
+
+
+def test_t_interval_matches_scipy():
+    rng = np.random.default_rng(5)
+    matrices = rng.random((2, 5, 5))
+    matrices = matrices + matrices.transpose(0, 2, 1)
+    got = measures.pair_mean_interval(matrices, method="t-pairs", confidence=0.9)
+    for e, values in enumerate(measures.pair_values(matrices)):
+        low, high = stats.t.interval(
+            0.9, len(values) - 1, loc=values.mean(), scale=stats.sem(values)
+        )
+        assert got.low[e] == pytest.approx(low, rel=1e-12)
+        assert got.high[e] == pytest.approx(high, rel=1e-12)
+
+
+def test_welch_difference_matches_scipy():
+    rng = np.random.default_rng(6)
+    a, b = rng.random((2, 3, 4, 4))
+    a, b = a + a.transpose(0, 2, 1), b + b.transpose(0, 2, 1) + 0.5
+    got = measures.pair_mean_difference(a, b, method="t-pairs")
+    for e in range(3):
+        result = stats.ttest_ind(
+            measures.pair_values(a)[e], measures.pair_values(b)[e], equal_var=False
+        )
+        low, high = result.confidence_interval(0.95)
+        assert got.low[e] == pytest.approx(low, rel=1e-10)
+        assert got.high[e] == pytest.approx(high, rel=1e-10)
+
+
+def test_bootstrap_difference_separates_shifted_groups():
+    rng = np.random.default_rng(7)
+    a = rng.random((1, 6, 6)) * 0.1
+    b = a + 1.0
+    difference = measures.pair_mean_difference(b, a)
+    assert difference.estimate[0] == pytest.approx(1.0)
+    assert measures.interval_sign(difference)[0] == 1
+    assert measures.interval_sign(measures.pair_mean_difference(a, b))[0] == -1
+    same = measures.pair_mean_difference(a, a[:, ::-1, ::-1])
+    assert measures.interval_sign(same)[0] == 0
+
+
+def test_interval_settings_rejected():
+    matrices = np.zeros((1, 3, 3))
+    with pytest.raises(ValueError, match="method must be one of"):
+        measures.pair_mean_interval(matrices, method="jackknife")
+    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\), got 95"):
+        measures.pair_mean_interval(matrices, confidence=95)
+    with pytest.raises(ValueError, match=r"n_epochs, n_models, n_models.*\(3, 3\)"):
+        measures.pair_mean_interval(np.zeros((3, 3)))
+
+
+def test_pairwise_warns_once_for_undefined_values():
+    logits = np.zeros((3, 2, 4, 3))
+    logits[..., 0] = 1.0  # every model predicts class 0 everywhere
+    with pytest.warns(UndefinedMeasureWarning) as caught:
+        kappa = measures.pairwise("cohens_kappa", logits)
+    assert len(caught) == 1
+    assert np.isnan(kappa).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        measures.pairwise("disagreement", logits)
+
+
+def test_similarity_margin_sign_follows_kind():
+    rng = np.random.default_rng(8)
+    close = rng.random((2, 4, 4)) * 0.1
+    far = close + 1.0
+    distance = measures.similarity_margin(far, close, "distance")
+    similarity = measures.similarity_margin(close, far, "similarity")
+    assert np.all(measures.interval_sign(distance) == 1)
+    assert np.all(measures.interval_sign(similarity) == 1)
+    with pytest.raises(ValueError, match="kind must be 'distance' or 'similarity'"):
+        measures.similarity_margin(far, close, "divergence")
