@@ -1,17 +1,25 @@
-"""Function-space embeddings of training trajectories (after Fort et al. 2019).
+"""Checkpoints as points in function space, and their joint principal components.
 
 Each checkpoint of each run becomes one point: its softmax outputs on a fixed
-subset of the test set, flattened. All points are embedded in one joint fit.
+subset of the test set, flattened. ``reduce`` computes the principal components
+of all points once. PCA reads its coordinates from there, and t-SNE, MDS and
+the spectral embedding take the leading components as input, which keeps the
+distances between checkpoints while cutting the cost of every later distance.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA
 
+from funcsim_lib.config import EmbeddingConfig
 from funcsim_lib.measures import softmax
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,9 +35,35 @@ class FunctionSpace:
     n_epochs: int  # number of training epochs; each run has n_epochs + 1 points
     inputs: np.ndarray  # (n_inputs,) indices into the test set
 
+    @property
+    def n_checkpoints(self) -> int:
+        """Number of points per run, epoch 0 included."""
+        return self.n_epochs + 1
+
+    def row(self, run: str, epoch: int) -> int:
+        """Return the row of ``run`` after ``epoch`` (0: the initialisation)."""
+        if run not in self.runs:
+            raise ValueError(f"unknown run {run!r}; expected one of {self.runs}")
+        if not 0 <= epoch <= self.n_epochs:
+            raise ValueError(f"epoch must be in [0, {self.n_epochs}], got {epoch}")
+        return self.runs.index(run) * self.n_checkpoints + epoch
+
+    def per_run(self, values: np.ndarray) -> np.ndarray:
+        """Reshape row-wise ``values`` to ``(n_runs, n_epochs + 1, ...)``."""
+        if values.shape[0] != len(self.points):
+            raise ValueError(
+                f"values must have one row per point ({len(self.points)}), "
+                f"got shape {values.shape}"
+            )
+        return values.reshape(len(self.runs), self.n_checkpoints, *values.shape[1:])
+
 
 def subset_indices(n_test: int, n_inputs: int, seed: int) -> np.ndarray:
-    """Return ``n_inputs`` sorted test-set indices drawn without replacement."""
+    """Return sorted test-set indices, drawn without replacement.
+
+    Draws ``min(n_inputs, n_test)`` of them, so a subset larger than the test
+    set is the whole test set.
+    """
     if not 1 <= n_inputs:
         raise ValueError(f"n_inputs must be at least 1, got {n_inputs}")
     n_inputs = min(n_inputs, n_test)
@@ -38,9 +72,12 @@ def subset_indices(n_test: int, n_inputs: int, seed: int) -> np.ndarray:
 
 
 def function_space(
-    logits: np.ndarray, runs: tuple[str, ...], inputs: np.ndarray
+    logits: np.ndarray, runs: Sequence[str], inputs: np.ndarray
 ) -> FunctionSpace:
-    """Build the points from logits ``(n_runs, n_epochs + 1, n_test, n_classes)``."""
+    """Build the points from logits ``(n_runs, n_epochs + 1, n_test, n_classes)``.
+
+    ``inputs`` selects the test images whose softmax outputs make up a point.
+    """
     if logits.ndim != 4 or logits.shape[0] != len(runs):
         raise ValueError(
             f"logits must have shape (n_runs={len(runs)}, n_epochs + 1, n_test, "
@@ -52,28 +89,96 @@ def function_space(
     return FunctionSpace(points, tuple(runs), n_checkpoints - 1, np.asarray(inputs))
 
 
+def from_study(study, config: EmbeddingConfig) -> FunctionSpace:
+    """Build the points of every run of ``study``, in the study's run order.
+
+    ``study`` is a ``funcsim_lib.study.Study``; the test subset is drawn with
+    ``config.n_inputs`` and ``config.subset_seed``.
+    """
+    names = [run.name for run in study.runs]
+    logits = study.logits_of(names)
+    inputs = subset_indices(logits.shape[2], config.n_inputs, config.subset_seed)
+    return function_space(logits, names, inputs)
+
+
 @dataclass(frozen=True)
-class Embedding:
-    """Coordinates of every checkpoint, in the row order of ``FunctionSpace``."""
+class ReducedSpace:
+    """The principal components of every point, and which points are distinct.
 
-    coords: np.ndarray  # (n_points, n_components)
-    method: str
-    axis_labels: tuple[str, ...]
-    info: dict
+    ``scores`` contains every principal component with non-zero variance, so the
+    distances between its rows equal those between the points up to rounding.
+    The non-linear methods read the first ``n_kept`` columns of the rows in
+    ``distinct``. Identical checkpoints, such as ``replica`` and ``base`` on a
+    CPU, are embedded once, so they get identical coordinates.
+    """
+
+    space: FunctionSpace
+    scores: np.ndarray  # (n_points, n_scores) principal-component scores
+    explained_variance_ratio: np.ndarray  # (n_scores,)
+    n_kept: int  # leading components the non-linear methods read
+    distinct: np.ndarray  # (n_distinct,) first row of each distinct point
+    inverse: np.ndarray  # (n_points,) index into ``distinct`` of every row
+
+    @property
+    def retained_variance(self) -> float:
+        """Share of the points' variance in the ``n_kept`` leading components."""
+        return float(self.explained_variance_ratio[: self.n_kept].sum())
+
+    def inputs_for_methods(self) -> np.ndarray:
+        """Return the ``(n_distinct, n_kept)`` input of the non-linear methods."""
+        return self.scores[self.distinct, : self.n_kept]
+
+    def expand(self, coords: np.ndarray) -> np.ndarray:
+        """Map ``(n_distinct, n_components)`` coordinates back to every row."""
+        return coords[self.inverse]
 
 
-def embed_pca(space: FunctionSpace, n_components: int = 2, seed: int = 0) -> Embedding:
-    """Embed the checkpoints with PCA; axis labels carry the explained variance."""
-    pca = PCA(n_components=n_components, svd_solver="full", random_state=seed)
-    coords = pca.fit_transform(space.points)
-    ratios = pca.explained_variance_ratio_
-    labels = tuple(f"PC{i + 1} ({100 * r:.1f} %)" for i, r in enumerate(ratios))
-    return Embedding(
-        coords, "PCA", labels, {"explained_variance_ratio": ratios.tolist()}
+def distinct_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the first row of each distinct point, in row order, and the map.
+
+    Returns ``(distinct, inverse)`` with ``points[distinct[inverse]] == points``
+    row for row, and ``distinct`` increasing.
+    """
+    _, first, inverse = np.unique(
+        points, axis=0, return_index=True, return_inverse=True
     )
+    order = np.argsort(first)
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    return first[order], position[inverse.reshape(-1)]
 
 
-def trajectories(embedding: Embedding, space: FunctionSpace) -> dict[str, np.ndarray]:
-    """Split coordinates into one ``(n_epochs + 1, n_components)`` array per run."""
-    per_run = embedding.coords.reshape(len(space.runs), space.n_epochs + 1, -1)
-    return {run: per_run[i] for i, run in enumerate(space.runs)}
+def reduce(space: FunctionSpace, config: EmbeddingConfig) -> ReducedSpace:
+    """Compute the principal components of all points in one full SVD.
+
+    The non-linear methods then read the fewest leading components whose
+    explained variance reaches ``config.pca_variance`` (all of them when it is
+    None). Their squared distances, summed over all pairs, keep that share of
+    the squared distances between the points.
+    """
+    n_points, n_features = space.points.shape
+    if n_points < 2:
+        raise ValueError(f"space must have at least 2 points, got {n_points}")
+    pca = PCA(n_components=min(n_points, n_features), svd_solver="full", whiten=False)
+    scores = pca.fit_transform(space.points)
+    ratios = pca.explained_variance_ratio_
+    # Components past the rank of the centred points carry rounding noise only.
+    n_scores = max(int(np.sum(ratios > 1e-12)), 1)
+    scores, ratios = scores[:, :n_scores], ratios[:n_scores]
+    if config.pca_variance is None:
+        n_kept = n_scores
+    else:
+        reached = np.cumsum(ratios) >= config.pca_variance * ratios.sum() - 1e-12
+        n_kept = int(np.argmax(reached)) + 1
+    distinct, inverse = distinct_rows(space.points)
+    log.info(
+        "function space: %d points (%d distinct) of %d values; the first %d of %d "
+        "principal components keep %.2f %% of the variance",
+        n_points,
+        len(distinct),
+        n_features,
+        n_kept,
+        n_scores,
+        100 * ratios[:n_kept].sum(),
+    )
+    return ReducedSpace(space, scores, ratios, n_kept, distinct, inverse)
