@@ -31,7 +31,9 @@ def epoch_heatmaps(
     if not matrices:
         raise ValueError("matrices must contain at least one pair, got none")
     names = [f"{a} vs {b}" for a, b in matrices]
-    fig = make_subplots(rows=1, cols=len(matrices), subplot_titles=names)
+    fig = make_subplots(
+        rows=1, cols=len(matrices), subplot_titles=names, horizontal_spacing=0.09
+    )
     for col, ((compared, reference), matrix) in enumerate(matrices.items(), start=1):
         fig.add_trace(
             go.Heatmap(
@@ -48,12 +50,7 @@ def epoch_heatmaps(
             col=col,
         )
         fig.update_xaxes(title_text=f"epoch of {reference}", row=1, col=col)
-        fig.update_yaxes(
-            title_text=f"epoch of {compared}",
-            scaleanchor=f"x{col if col > 1 else ''}",
-            row=1,
-            col=col,
-        )
+        fig.update_yaxes(title_text=f"epoch of {compared}", row=1, col=col)
     fig.update_layout(
         coloraxis=dict(
             colorscale="Viridis", cmin=0, colorbar=dict(title="disagreement (%)")

@@ -168,6 +168,7 @@ def trajectory_figure_3d(
             xaxis_title=first_labels[0],
             yaxis_title=first_labels[1],
             zaxis_title=first_labels[2],
+            aspectmode="cube",
         ),
         updatemenus=[
             dict(
@@ -175,14 +176,17 @@ def trajectory_figure_3d(
                 direction="right",
                 type="buttons",
                 x=0,
-                y=1.08,
+                y=1.0,
                 xanchor="left",
                 yanchor="bottom",
                 showactive=True,
             )
         ],
     )
-    return apply_layout(fig, title, 640)
+    apply_layout(fig, title, 680)
+    # Room for the menu between the title and the scene.
+    fig.update_layout(margin=dict(t=120 if title else 70))
+    return fig
 
 
 def count_3d_scenes(fig: go.Figure) -> int:
