@@ -65,6 +65,19 @@ def test_pca_matches_sklearn(smoke_space, n_components):
     assert result.axis_labels[0].startswith("PC1 (")
 
 
+@pytest.mark.parametrize("shape", [(40, 90), (90, 40)], ids=["gram", "covariance"])
+def test_principal_components_match_sklearn(shape):
+    points = np.random.default_rng(1).normal(size=shape) ** 3
+    scores, ratios = embedding.principal_components(points)
+    direct = PCA(n_components=min(shape), svd_solver="full").fit(points)
+    rank = min(shape) - 1 if shape[0] <= shape[1] else min(shape)
+    np.testing.assert_allclose(ratios[:rank], direct.explained_variance_ratio_[:rank])
+    np.testing.assert_allclose(
+        scores[:, :3], direct.transform(points)[:, :3], rtol=0, atol=1e-10
+    )
+    np.testing.assert_allclose(pdist(scores), pdist(points), rtol=1e-9)
+
+
 @pytest.mark.parametrize("n_components", [2, 3])
 def test_replica_trajectory_coincides_with_base(
     smoke_space, smoke_embeddings, n_components

@@ -26,6 +26,7 @@ from funcsim_lib.embedding.space import (
     distinct_rows,
     from_study,
     function_space,
+    principal_components,
     reduce,
     subset_indices,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "embed_tsne",
     "from_study",
     "function_space",
+    "principal_components",
     "reduce",
     "subset_indices",
     "trajectories",
