@@ -180,6 +180,37 @@ class EmbeddingConfig:
 
     n_inputs: int = 360  # size of the fixed test subset whose outputs are embedded
     subset_seed: int = 0
+    seed: int = 0  # random_state of t-SNE, MDS and the spectral embedding
+    # Share of the variance that the principal components fed to t-SNE, MDS and
+    # the spectral embedding must explain; None: every component (lossless).
+    pca_variance: float | None = 0.99
+    # t-SNE; lowered to (n_distinct - 1) / 3 where a study has too few points.
+    perplexity: float = 30.0
+    tsne_max_iter: int = 1000  # scikit-learn requires at least 250
+    # OpenMP threads of t-SNE's gradient. More are faster on idle cores, but
+    # on busy ones threads that wait for each other can be 10x slower.
+    tsne_n_threads: int = 1
+    mds_max_iter: int = 300  # SMACOF iterations, from a classical-MDS start
+    # Neighbours in the spectral embedding's affinity graph, the point itself
+    # included; None: a tenth of the distinct points, at least 2. Raised
+    # until the graph is connected.
+    spectral_n_neighbors: int | None = None
+
+    def __post_init__(self) -> None:
+        check_at_least("embedding.n_inputs", self.n_inputs, 1)
+        check_at_least("embedding.tsne_max_iter", self.tsne_max_iter, 250)
+        check_at_least("embedding.tsne_n_threads", self.tsne_n_threads, 1)
+        check_at_least("embedding.mds_max_iter", self.mds_max_iter, 1)
+        check_at_least("embedding.spectral_n_neighbors", self.spectral_n_neighbors, 2)
+        if self.pca_variance is not None and not 0.0 < self.pca_variance <= 1.0:
+            raise ValueError(
+                "embedding.pca_variance must be in (0, 1] or None, "
+                f"got {self.pca_variance!r}"
+            )
+        if not self.perplexity > 0:
+            raise ValueError(
+                f"embedding.perplexity must be positive, got {self.perplexity!r}"
+            )
 
 
 @dataclass(frozen=True)
