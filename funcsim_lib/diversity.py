@@ -20,7 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from funcsim_lib.measures import against_reference, cross_epochs, disagreement
+from funcsim_lib.measures import (
+    against_reference,
+    cross_epochs,
+    disagreement,
+    error_corrected_disagreement,
+)
 
 # The matrices the qualitative section draws: (compared run, reference run).
 EPOCH_MATRIX_PAIRS = (("siddo_1", "base"), ("base", "base"), ("disdo_1", "base"))
@@ -57,28 +62,6 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits)
     labels = check_labels(logits, labels)
     return (logits.argmax(-1) == labels).mean(-1)
-
-
-def error_corrected_disagreement(
-    logits: np.ndarray, reference: np.ndarray, labels: np.ndarray
-) -> np.ndarray:
-    """Return the disagreement with ``reference`` divided by the model's error.
-
-    ``logits`` and ``reference`` are ``(..., n_samples, n_classes)``. Where the
-    compared model makes no error the ratio is undefined and the result NaN.
-
-    >>> model = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
-    >>> ref = np.array([[2.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
-    >>> float(error_corrected_disagreement(model, ref, np.array([0, 0, 1, 1])))
-    0.5
-    """
-    # NOTE: to be replaced by funcsim_lib.measures.error_corrected_disagreement
-    # once that module provides it.
-    logits = np.asarray(logits)
-    error = 1.0 - accuracy(logits, labels)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = disagreement(logits, reference) / error
-    return np.where(error > 0, ratio, np.nan)
 
 
 def runs_by_condition(

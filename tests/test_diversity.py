@@ -81,10 +81,13 @@ def test_error_corrected_disagreement_by_hand():
     labels = np.array([0, 0, 0, 0, 1])
     model = one_hot_logits([0, 1, 1, 0, 1], 2)  # 2 errors of 5
     reference = one_hot_logits([0, 0, 1, 1, 1], 2)  # differs on samples 1 and 3
-    value = diversity.error_corrected_disagreement(model, reference, labels)
-    assert value == pytest.approx((2 / 5) / (2 / 5))
-    perfect = one_hot_logits(labels, 2)
-    assert np.isnan(diversity.error_corrected_disagreement(perfect, model, labels))
+    # Two epochs per run; epoch 1 is the one placed in the plane.
+    logits = np.stack([np.stack([model, model]), np.stack([reference, reference])])
+    points = diversity.diversity_points(
+        logits, ("model", "reference"), labels, reference="reference"
+    )
+    assert points.corrected[0, 0] == pytest.approx((2 / 5) / (2 / 5))
+    assert points.disagreement[0, 0] == pytest.approx(2 / 5)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
