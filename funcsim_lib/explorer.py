@@ -68,7 +68,7 @@ def equal_loss_pair(
 
     Both give ``p_true`` to ``true_class``, so both predict it and both have
     cross-entropy loss ``-ln p_true``. Model A shares the rest evenly among the
-    other classes; model B gives ``runner_up`` to ``other_class`` and shares
+    other classes. Model B gives ``runner_up`` to ``other_class`` and shares
     what is left evenly among the remaining classes.
 
     Returns
@@ -125,10 +125,10 @@ def measures_table(values: Mapping[str, float]) -> str:
 class Explorer:
     """Widgets that compare two runs of ``study`` on one test input.
 
-    The controls are ``run_a``, ``run_b``, ``epoch`` and ``sample``; the
-    outputs are ``figure`` (a Plotly figure, redrawn into ``plot``), ``table``
-    (an HTML widget of the measures) and ``values`` (the same numbers). Show
-    ``explorer.widget`` as a cell's last expression.
+    The controls are ``run_a``, ``run_b``, ``epoch`` and ``sample``. The
+    outputs are ``figure``, a Plotly figure redrawn into the ``plot`` widget,
+    ``table``, an HTML widget of the measures, and ``values``, the same
+    numbers as a dict. Show ``explorer.widget`` as a cell's last expression.
     """
 
     def __init__(self, study: Study, run_a: str = "base", run_b: str | None = None):

@@ -6,7 +6,10 @@ run and a library call speak the same vocabulary. Each parameter is an
 annotated assignment, ``workers: int = 1  # help``, so that its type is
 declared once and checked in two places: by ``check_values`` before a run
 starts (the command line and the pipeline) and by ``check_parameters`` in the
-notebook's first cell (a direct papermill call).
+notebook's first cell (a direct papermill call). Optional values are written
+``Optional[list[int]]`` after ``from typing import Optional`` in that cell,
+because papermill 2.7 does not parse ``list[int] | None`` as an annotation and
+would report such a parameter as unknown.
 
 This module imports no torch at import time, so a notebook that only draws
 figures starts quickly.
@@ -35,7 +38,6 @@ from funcsim_lib.config import (
     Profile,
     StudyConfig,
     coerce,
-    describe,
     get_profile,
     resolve_study,
 )
@@ -62,6 +64,7 @@ ANNOTATION_NAMES: dict[str, Any] = {
     "list": list,
     "dict": dict,
     "None": None,
+    "Optional": typing.Optional,
 }
 
 # A YAML value of each kind, for the hint in a type error.
@@ -84,13 +87,38 @@ class Parameter:
     @property
     def type_text(self) -> str:
         """The declared type as a reader writes it, or ``any``."""
-        return "any" if self.annotation is None else describe(self.annotation)
+        return "any" if self.annotation is None else describe_type(self.annotation)
+
+
+def _options(hint: Any) -> tuple[Any, ...]:
+    """Return the members of a union type, or ``(hint,)`` for any other type."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.get_args(hint)
+    return (hint,)
+
+
+def describe_type(hint: Any) -> str:
+    """Return a type as a reader writes it: ``Optional[list[int]]`` gives
+    ``list[int] | None``.
+
+    >>> describe_type(typing.Optional[dict])
+    'dict | None'
+    """
+    options = _options(hint)
+    if len(options) > 1:
+        return " | ".join(describe_type(option) for option in options)
+    if hint is None or hint is type(None):
+        return "None"
+    args = typing.get_args(hint)
+    if args:
+        inner = ", ".join(describe_type(arg) for arg in args)
+        return f"{typing.get_origin(hint).__name__}[{inner}]"
+    return getattr(hint, "__name__", str(hint))
 
 
 def _kinds(hint: Any) -> set[Any]:
     """Return the plain types a hint accepts: ``list[int] | None`` gives list, None."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    return {typing.get_origin(option) or option for option in options}
+    return {typing.get_origin(option) or option for option in _options(hint)}
 
 
 def _yaml_hint(name: str, expected: Any, value: Any) -> str:
@@ -117,7 +145,7 @@ def check_parameter(name: str, value: Any, expected: Any) -> Any:
         return coerce(name, expected, value)
     except TypeError:
         raise ParameterError(
-            f"parameter {name!r} must be {describe(expected)}, got {value!r} "
+            f"parameter {name!r} must be {describe_type(expected)}, got {value!r} "
             f"({type(value).__name__}){_yaml_hint(name, expected, value)}"
         ) from None
 
@@ -199,6 +227,15 @@ def _evaluate_annotation(node: ast.expr, where: str) -> Any:
     return eval(code, {"__builtins__": {}}, ANNOTATION_NAMES)  # noqa: S307
 
 
+def _imports_typing_names(statement: ast.stmt) -> bool:
+    """Return whether ``statement`` is ``from typing import Optional``."""
+    return (
+        isinstance(statement, ast.ImportFrom)
+        and statement.module == "typing"
+        and all(alias.name in ANNOTATION_NAMES for alias in statement.names)
+    )
+
+
 def read_parameters(path: str | os.PathLike) -> dict[str, Parameter]:
     """Read the parameters cell of the notebook at ``path``.
 
@@ -212,7 +249,8 @@ def read_parameters(path: str | os.PathLike) -> dict[str, Parameter]:
     ------
     ValueError
         If the notebook does not have exactly one cell tagged ``parameters``,
-        or that cell holds anything but assignments of literal values.
+        or that cell holds anything but ``from typing import Optional`` and
+        assignments of literal values.
     """
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
@@ -227,6 +265,8 @@ def read_parameters(path: str | os.PathLike) -> dict[str, Parameter]:
     parameters = {}
     for statement in ast.parse(source).body:
         where = f"{path.name}, parameters cell, line {statement.lineno}"
+        if _imports_typing_names(statement):
+            continue
         if isinstance(statement, ast.AnnAssign) and statement.value is not None:
             target = statement.target
             annotation = _evaluate_annotation(statement.annotation, where)
