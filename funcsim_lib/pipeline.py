@@ -339,6 +339,15 @@ def stage_sources(options: BuildOptions, executed: Executed) -> tuple[Path, bool
     return source, notebooks_changed
 
 
+def fatal_warnings(lines: list[str]) -> list[str]:
+    """Return the Sphinx warnings among ``lines`` that leave a page wrong."""
+    return [
+        line
+        for line in lines
+        if "WARNING" in line and any(kind in line for kind in FATAL_WARNINGS)
+    ]
+
+
 def build_site(options: BuildOptions, executed: Executed) -> Path:
     source, notebooks_changed = stage_sources(options, executed)
     command = [
@@ -359,7 +368,7 @@ def build_site(options: BuildOptions, executed: Executed) -> Path:
     warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
     for line in warnings:
         log.warning("jupyter-book: %s", line)
-    fatal = [w for w in warnings if any(f in w for f in FATAL_WARNINGS)]
+    fatal = fatal_warnings(warnings)
     if fatal:
         raise RuntimeError(
             "jupyter-book left pages with unresolved glue, citations or "
