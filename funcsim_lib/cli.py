@@ -1,7 +1,7 @@
 """The ``funcsim`` command line: train a study, build the book, rerun a notebook.
 
 Every value is checked against the notebooks' declared parameters before any
-training or execution starts; a wrong one exits with status 2 and a message
+training or execution starts. A wrong one exits with status 2 and a message
 that names the parameter, the expected type and the value received.
 """
 

@@ -2,8 +2,8 @@
 
 The pipeline writes ``_build/timings.json`` twice: before it executes that
 page, with the stages done so far, and at the end, with every stage. The page
-therefore shows the train and notebooks stages of the build that executed it;
-the site stage runs after it, and its time is only in the final file.
+therefore shows the train and notebooks stages of the build that executed it.
+The site stage runs after it, so its time is only in the final file.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ PACKAGES = (
     "sphinxcontrib-bibtex",
     "ipywidgets",
 )
-# What each stage of the pipeline does, for the stage table.
+# The work of each pipeline stage, for the stage table.
 STAGES = {
     "train": "train every missing run of the study, or find it in the store",
     "notebooks": "execute the section notebooks with papermill",
@@ -81,7 +81,7 @@ class BuildRecord:
     notebooks: list[NotebookRun] = field(default_factory=list)
 
     def stage_note(self) -> str:
-        """Return the sentences that say where the stage times come from."""
+        """Return the sentences that explain where the stage times come from."""
         if not self.seconds:
             return (
                 "This page was executed outside the pipeline, so no stage times "

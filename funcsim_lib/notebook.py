@@ -4,8 +4,8 @@ The notebooks' ``parameters`` cells use the names of the configuration
 (``profile``, ``init_seeds``, ``data_seeds``, ``overrides``), so a papermill
 run and a library call speak the same vocabulary. Each parameter is an
 annotated assignment, ``workers: int = 1  # help``, so that its type is
-declared once and checked in two places: by ``check_values`` before a run
-starts (the command line and the pipeline) and by ``check_parameters`` in the
+declared once. It is checked in two places: by ``check_values`` before a run
+starts (the command line and the pipeline), and by ``check_parameters`` in the
 notebook's first cell (a direct papermill call). Optional values are written
 ``Optional[list[int]]`` after ``from typing import Optional`` in that cell,
 because papermill 2.7 does not parse ``list[int] | None`` as an annotation and
@@ -249,8 +249,8 @@ def read_parameters(path: str | os.PathLike) -> dict[str, Parameter]:
     ------
     ValueError
         If the notebook does not have exactly one cell tagged ``parameters``,
-        or that cell holds anything but ``from typing import Optional`` and
-        assignments of literal values.
+        or that cell contains anything but ``from typing import Optional``
+        and assignments of literal values.
     """
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)

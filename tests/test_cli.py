@@ -55,31 +55,28 @@ def test_notebook_rejects_before_running(args, message, capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_notebook_reruns_with_new_value(tmp_path, capsys):
-    output = tmp_path / "why.ipynb"
+def test_notebook_reruns_explorer(tmp_path, capsys, smoke_store_root):
+    output = tmp_path / "explorer.ipynb"
     status = main(
         [
             "-q",
             "notebook",
-            "why",
+            "explorer",
             "--profile",
             "smoke",
             "--store",
-            str(tmp_path),
+            str(smoke_store_root),
             "-p",
-            "runner_up",
-            "0.2",
+            "run_b",
+            "disdo_2",
             "--output",
             str(output),
         ]
     )
     assert status == 0, capsys.readouterr().err
     notebook = nbformat.read(output, as_version=4)
-    assert notebook.metadata.papermill.parameters["runner_up"] == 0.2
-    glued = [
-        output["data"]
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if output.get("metadata", {}).get("scrapbook", {}).get("name") == "runner_up"
-    ]
-    assert glued and "0.2" in next(v for k, v in glued[0].items() if "plain" in k)
+    assert notebook.metadata.papermill.parameters["run_b"] == "disdo_2"
+    data = [o.get("data", {}) for c in notebook.cells for o in c.get("outputs", [])]
+    assert any("application/vnd.jupyter.widget-view+json" in d for d in data)
+    values = next(d["text/plain"] for d in data if "JS divergence" in str(d))
+    assert "'activation distance'" in values

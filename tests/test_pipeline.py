@@ -98,7 +98,8 @@ def test_glued_numbers_in_text(smoke_site):
     html, _ = smoke_site
     text = page(html, "notebooks/quantitative")
     assert "within SIDDO" in text
-    assert "glue:text" not in text and "jsd_siddo_end" not in text
+    assert "glue:text" not in text
+    assert "jsd_siddo_end" not in text
 
 
 def test_numbers_glued_across_pages(smoke_site):
