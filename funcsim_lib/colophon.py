@@ -84,8 +84,8 @@ class BuildRecord:
         """Return the sentences that explain where the stage times come from."""
         if not self.seconds:
             return (
-                "This page was executed outside the pipeline, so no stage times "
-                "were recorded; only the notebooks' own execution times are known."
+                "This page was executed outside the pipeline of a build of this "
+                "study, so no stage times were recorded for it."
             )
         note = (
             "The site stage runs after this page has been executed, so its time "
@@ -143,18 +143,25 @@ def readable_time(iso_time: str | None) -> str:
     return f"{when.day} {when:%B %Y, %H:%M} UTC"
 
 
-def read_build_record(build_dir: str | os.PathLike) -> BuildRecord:
-    """Read the stage times and the executed notebooks under ``build_dir``."""
+def read_build_record(build_dir: str | os.PathLike, study_hash: str) -> BuildRecord:
+    """Read the stage times and the executed notebooks under ``build_dir``.
+
+    A record of another study, such as the last ``make book`` seen from a
+    notebook rerun with another profile, is ignored, so the page then shows no
+    stage times and no notebooks.
+    """
     build_dir = Path(build_dir)
     now = datetime.now(UTC)
     record = BuildRecord(date=f"{now.day} {now:%B %Y}")
     timings_path = build_dir / "timings.json"
-    executed: list[str] = []
-    if timings_path.exists():
-        timings = json.loads(timings_path.read_text())
-        record.seconds = dict(timings.get("seconds", {}))
-        record.trained = timings.get("trained")
-        executed = list(timings.get("executed", []))
+    if not timings_path.exists():
+        return record
+    timings = json.loads(timings_path.read_text())
+    if timings.get("study") != study_hash:
+        return record
+    record.seconds = dict(timings.get("seconds", {}))
+    record.trained = timings.get("trained")
+    executed = list(timings.get("executed", []))
     for path in sorted((build_dir / "executed").glob("*.ipynb")):
         info = nbformat.read(path, as_version=4).metadata.get("papermill", {})
         end = str(info.get("end_time") or "-")[:19].replace("T", " ")
