@@ -18,7 +18,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import nbformat
 import yaml
 
 if TYPE_CHECKING:
@@ -150,6 +149,8 @@ def read_build_record(build_dir: str | os.PathLike, study_hash: str) -> BuildRec
     notebook rerun with another profile, is ignored, so the page then shows no
     stage times and no notebooks.
     """
+    import nbformat
+
     build_dir = Path(build_dir)
     now = datetime.now(UTC)
     record = BuildRecord(date=f"{now.day} {now:%B %Y}")

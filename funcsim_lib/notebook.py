@@ -11,8 +11,8 @@ notebook's first cell (a direct papermill call). Optional values are written
 because papermill 2.7 does not parse ``list[int] | None`` as an annotation and
 would report such a parameter as unknown.
 
-This module imports no torch at import time, so a notebook that only draws
-figures starts quickly.
+This module imports neither torch nor nbformat at import time, so a notebook
+that only draws figures starts quickly.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import nbformat
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -252,6 +251,10 @@ def read_parameters(path: str | os.PathLike) -> dict[str, Parameter]:
         or that cell contains anything but ``from typing import Optional``
         and assignments of literal values.
     """
+    # nbformat's import takes seconds (its JSON schema checks), and a running
+    # notebook never needs it.
+    import nbformat
+
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
