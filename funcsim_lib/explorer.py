@@ -113,10 +113,11 @@ def equal_loss_pair(
 
 def measures_table(values: Mapping[str, float]) -> str:
     """Return measure values as an HTML table, with what a larger value means."""
+    cell = "style='padding:2px 10px'"
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td>"
-        f"<td style='text-align:right'>{value:.4f}</td>"
-        f"<td>larger is {MEASURES[name][1]}</td></tr>"
+        f"<tr><td {cell}>{html.escape(name)}</td>"
+        f"<td {cell} align='right'>{value:.4f}</td>"
+        f"<td {cell}>larger is {MEASURES[name][1]}</td></tr>"
         for name, value in values.items()
     )
     return f"<table class='funcsim-measures'>{rows}</table>"
