@@ -1,4 +1,9 @@
-"""The ``funcsim`` command line: train a study, or build the whole book."""
+"""The ``funcsim`` command line: train a study, build the book, rerun a notebook.
+
+Every value is checked against the notebooks' declared parameters before any
+training or execution starts. A wrong one exits with status 2 and a message
+that names the parameter, the expected type and the value received.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import yaml
 from funcsim_lib.config import PROFILES
 
 log = logging.getLogger("funcsim_lib")
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def parse_setting(text: str) -> tuple[str, object]:
@@ -28,6 +34,14 @@ def parse_setting(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(
             f"invalid value in {text!r}: {error}"
         ) from None
+
+
+def parse_parameter(text: str) -> object:
+    """Parse the VALUE of ``-p NAME VALUE`` as YAML, as ``--set`` does."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"invalid YAML {text!r}: {error}") from None
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,8 +108,124 @@ def build_parser() -> argparse.ArgumentParser:
         help="the site goes to OUTPUT/_build/html (default: .)",
     )
 
+    rerun = commands.add_parser(
+        "notebook",
+        help="execute one notebook with papermill, with checked parameters",
+        description="Execute one notebook of notebooks/ with papermill. The "
+        "study options set the common parameters; -p sets the notebook's own "
+        "(see `funcsim params NAME`).",
+    )
+    rerun.add_argument("name", help="notebook name, e.g. quantitative")
+    add_study_arguments(rerun)
+    rerun.add_argument(
+        "-p",
+        "--parameter",
+        dest="parameters",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set one of the notebook's own parameters; VALUE is read as YAML, "
+        "e.g. -p grid_points 21 (repeatable)",
+    )
+    rerun.add_argument(
+        "--output",
+        type=Path,
+        help="executed notebook to write (default: _build/reruns/NAME.ipynb)",
+    )
+
+    params = commands.add_parser(
+        "params", help="list each notebook's parameters with types and defaults"
+    )
+    params.add_argument("names", nargs="*", help="notebooks to list (default: all)")
+    params.add_argument("--markdown", action="store_true", help="print Markdown tables")
+
     commands.add_parser("profiles", help="list the profiles")
     return parser
+
+
+def fail(message: str, status: int = 2) -> int:
+    print(f"funcsim: error: {message}", file=sys.stderr)
+    return status
+
+
+def notebook_path(name: str) -> Path:
+    """Return the source of notebook ``name``, or raise listing the known ones."""
+    path = NOTEBOOKS_DIR / f"{name}.ipynb"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.ipynb")))
+        raise ValueError(f"unknown notebook {name!r}; expected one of: {known}")
+    return path
+
+
+def _cell(text: str) -> str:
+    """Escape the bars of ``list[int] | None``, which would split a table cell."""
+    return text.replace("|", "\\|")
+
+
+def parameters_text(names: list[str], markdown: bool) -> str:
+    """Return each notebook's parameters as text or as Markdown tables."""
+    from funcsim_lib.notebook import read_parameters
+
+    if not names:
+        names = sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb"))
+    blocks = []
+    for name in names:
+        parameters = read_parameters(notebook_path(name))
+        if markdown:
+            rows = [
+                f"| `{p.name}` | `{_cell(p.type_text)}` | `{p.default!r}` | {p.help} |"
+                for p in parameters.values()
+            ]
+            header = "| parameter | type | default | meaning |\n|---|---|---|---|"
+            blocks.append(f"`notebooks/{name}.ipynb`\n\n{header}\n" + "\n".join(rows))
+        else:
+            rows = [
+                f"  {p.name:15s} {p.type_text:17s} {p.default!r:14s} {p.help}"
+                for p in parameters.values()
+            ]
+            blocks.append(f"{name}\n" + "\n".join(rows))
+    return "\n\n".join(blocks)
+
+
+def run_notebook(args: argparse.Namespace, overrides: dict | None) -> int:
+    """Check the parameters of one notebook, then execute it with papermill."""
+    from funcsim_lib.notebook import ParameterError, check_values, read_parameters
+    from funcsim_lib.pipeline import REPO, run_papermill
+
+    try:
+        source = notebook_path(args.name)
+        declared = read_parameters(source)
+    except ValueError as error:
+        return fail(str(error))
+    values = {
+        "profile": args.profile,
+        "init_seeds": args.init_seeds,
+        "data_seeds": args.data_seeds,
+        "overrides": overrides,
+        "store_dir": str(args.store.resolve()),
+        "workers": args.workers,
+    }
+    for name, value in args.parameters:
+        if name in values:
+            return fail(
+                f"-p {name} sets a common parameter; use the option "
+                f"--{name.replace('_', '-')} instead"
+            )
+        values[name] = parse_parameter(value)
+    try:
+        check_values(declared, values, args.name)
+    except ParameterError as error:
+        return fail(str(error))
+    output = args.output or REPO / "_build" / "reruns" / f"{args.name}.ipynb"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    log.info("executing %s into %s", source.name, output)
+    try:
+        run_papermill(source, output.resolve(), values)
+    except RuntimeError as error:
+        return fail(str(error), status=1)
+    print(output)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "profiles":
         for name, profile in PROFILES.items():
             print(f"{name:8s} {profile.description}")
+        return 0
+    if args.command == "params":
+        try:
+            print(parameters_text(args.names, args.markdown))
+        except ValueError as error:
+            return fail(str(error))
         return 0
     from funcsim_lib.notebook import ParameterError, resolve_parameters
 
@@ -125,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as error:
         print(f"funcsim: error: {error}", file=sys.stderr)
         return 2
+    if args.command == "notebook":
+        return run_notebook(args, overrides)
     try:
         if args.command == "train":
             from funcsim_lib.training import train_study
@@ -145,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             html = build_book(options)
             print(html / "index.html")
+    except ParameterError as error:
+        return fail(str(error))
     except (FileNotFoundError, ValueError) as error:
         print(f"funcsim: error: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Shared fixtures: one trained smoke study for the whole test session."""
+"""Shared fixtures: one trained smoke study and one built smoke site per session."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from funcsim_lib.config import resolve_study
+from funcsim_lib.pipeline import BuildOptions, build_book
 from funcsim_lib.study import Study
 from funcsim_lib.training import train_study
 
@@ -30,6 +31,21 @@ def smoke_store_root(tmp_path_factory, smoke_config) -> Path:
 @pytest.fixture(scope="session")
 def smoke_study(smoke_store_root, smoke_config) -> Study:
     return Study(smoke_config, smoke_store_root)
+
+
+@pytest.fixture(scope="session")
+def smoke_site(tmp_path_factory, smoke_store_root) -> tuple[Path, BuildOptions]:
+    """Build the whole book from the smoke study once; return the HTML folder.
+
+    The pipeline tests and the browser test read the same build, since one
+    takes about a minute.
+    """
+    root = tmp_path_factory.mktemp("site")
+    options = BuildOptions(
+        profile="smoke", store_dir=smoke_store_root, output_root=root, workers=1
+    )
+    html = build_book(options)
+    return html, options
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ def test_one_parameters_cell_with_common_names(path):
     tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     names = {
-        line.split("=")[0].strip()
+        # ``name = value`` or the annotated ``name: type = value``
+        line.split("=")[0].split(":")[0].strip()
         for line in tagged[0].source.splitlines()
         if "=" in line
     }

@@ -1,0 +1,82 @@
+"""The command line: listing parameters, rerunning one notebook, rejecting values."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from funcsim_lib.cli import main, parameters_text
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
+
+
+def test_params_lists_types_and_defaults(capsys):
+    assert main(["params", "why"]) == 0
+    out = capsys.readouterr().out
+    assert "init_seeds      list[int] | None  None" in out
+    assert "p_true          float             0.32" in out
+
+
+def test_readme_lists_every_notebooks_parameters():
+    readme = (REPO / "README.md").read_text()
+    for name in NOTEBOOKS:
+        table = parameters_text([name], markdown=True)
+        assert table in readme, (
+            f"README.md lacks the parameters of {name}; paste the output of "
+            f"`funcsim params --markdown {name}`"
+        )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["notebook", "nope"], "unknown notebook 'nope'"),
+        (["notebook", "why", "-p", "p_tru", "0.3"], "unknown parameter 'p_tru'"),
+        (
+            ["notebook", "why", "-p", "p_true", "high"],
+            "parameter 'p_true' must be float",
+        ),
+        (["notebook", "why", "-p", "profile", "smoke"], "use the option --profile"),
+        (["notebook", "why", "--profile", "mnist"], "invalid choice: 'mnist'"),
+        (["notebook", "why", "--set", "train.epochs=x"], "train.epochs must be int"),
+        (["params", "nope"], "unknown notebook 'nope'"),
+    ],
+)
+def test_notebook_rejects_before_running(args, message, capsys, tmp_path):
+    try:
+        status = main(
+            [*args, "--store", str(tmp_path)] if args[0] == "notebook" else args
+        )
+    except SystemExit as exit:  # argparse's own rejections
+        status = exit.code
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_notebook_reruns_explorer(tmp_path, capsys, smoke_store_root):
+    output = tmp_path / "explorer.ipynb"
+    status = main(
+        [
+            "-q",
+            "notebook",
+            "explorer",
+            "--profile",
+            "smoke",
+            "--store",
+            str(smoke_store_root),
+            "-p",
+            "run_b",
+            "disdo_2",
+            "--output",
+            str(output),
+        ]
+    )
+    assert status == 0, capsys.readouterr().err
+    notebook = nbformat.read(output, as_version=4)
+    assert notebook.metadata.papermill.parameters["run_b"] == "disdo_2"
+    data = [o.get("data", {}) for c in notebook.cells for o in c.get("outputs", [])]
+    assert any("application/vnd.jupyter.widget-view+json" in d for d in data)
+    values = next(d["text/plain"] for d in data if "JS divergence" in str(d))
+    assert "'activation distance'" in values
