@@ -55,7 +55,8 @@ return Array.from(document.querySelectorAll('.plotly-graph-div')).map(gd => ({
   traces: (gd._fullData || []).length,
   svg: gd.querySelectorAll('svg.main-svg').length,
   marks: gd.querySelectorAll(
-    'g.trace, g.point, g.heatmaplayer image, g.imagelayer image').length,
+    'g.trace, g.point, g.heatmaplayer image, g.imagelayer image, g.column-cell')
+    .length,
   canvases: Array.from(gd.querySelectorAll('canvas'))
     .filter(c => c.width > 0 && c.height > 0).length,
   scenes: gd._fullLayout
