@@ -1,0 +1,461 @@
+"""Landscape grids of a stored study: computed once, resumable, shared out.
+
+Each grid is stored in the study's ``analyses/landscapes`` folder as
+``<job name>-<key>.npz``. The key is a hash of the job's settings, of the
+fingerprints of the weights of its runs and of its axes, and of the number
+of test images, so a grid is never reused when any of them changed; the
+stored file repeats the settings and the key, and a file whose copy differs
+is computed again.
+
+While a grid is computed, every process appends each finished row to a file
+of its own under ``<job name>-<key>.rows/``; a later call with the same key
+reads those rows and computes only the missing ones. Rows are shared out
+among ``workers`` spawned processes (one thread each) or, under ``torchrun``,
+among the ranks; the parent or rank 0 merges them and writes the grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from funcsim_lib import distributed
+from funcsim_lib.config import LandscapeConfig, StudyConfig
+from funcsim_lib.landscape.directions import tensors_fingerprint
+from funcsim_lib.landscape.evaluate import iter_rows, make_evaluator
+from funcsim_lib.landscape.grid import Grid
+from funcsim_lib.landscape.jobs import Job, RandomPlane, section_jobs
+from funcsim_lib.landscape.plane import Plane
+from funcsim_lib.store import load_arrays, save_arrays
+
+if TYPE_CHECKING:
+    from funcsim_lib.study import Study
+
+log = logging.getLogger(__name__)
+
+# Bump when the meaning of a stored grid changes, so old files are not reused.
+LANDSCAPE_FORMAT = 2
+# Seed of the fixed permutation that picks LandscapeConfig.n_inputs test images.
+INPUT_SUBSET_SEED = 0
+
+
+@dataclass
+class Prepared:
+    """A job with its axes, key, paths and the rows already computed."""
+
+    job: Job
+    key: str
+    settings: dict[str, Any]
+    path: Path
+    rows_dir: Path
+    grid: Grid
+    axes: tuple[dict[str, np.ndarray], ...]
+    extras: dict[str, Any]
+    done: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    stored: dict[str, np.ndarray] | None = None
+
+    @property
+    def pending(self) -> list[int]:
+        return [r for r in range(len(self.grid.alphas)) if r not in self.done]
+
+
+@dataclass(frozen=True)
+class Task:
+    """Some rows of one prepared job, for one process."""
+
+    job: Job
+    key: str
+    rows_dir: str
+    grid: Grid
+    axes: tuple[dict[str, np.ndarray], ...]
+    rows: tuple[int, ...]
+    device: str
+    method: str
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    key: str
+    rows: tuple[int, ...]
+    loss: np.ndarray  # (n_rows, n_beta)
+    error: np.ndarray
+    seconds: float
+
+
+# -- public API -----------------------------------------------------------------
+
+
+def compute_surfaces(
+    study: Study,
+    jobs: Sequence[Job],
+    workers: int = 1,
+    device: str | None = None,
+    method: str = "auto",
+) -> list[dict[str, np.ndarray]]:
+    """Return the stored grid of each job, computing what is missing.
+
+    Parameters
+    ----------
+    study
+        The trained study whose runs the jobs name.
+    jobs
+        ``RandomPlane``, ``Interpolation`` or ``ModelPlane`` jobs.
+    workers
+        Processes that share the missing rows (spawned, one thread each).
+        Under ``torchrun`` the ranks share them instead and ``workers`` is
+        ignored.
+    device
+        Where the models run; None: the study's device, or the CPU when that
+        is CUDA and no GPU is present.
+    method
+        Evaluator, as in ``funcsim_lib.landscape.evaluate.make_evaluator``.
+
+    Returns
+    -------
+    list of dict
+        Per job: ``alphas``, ``betas`` (not for lines), ``loss`` and ``error``
+        ``(n_alpha, n_beta)`` (``(n_alpha,)`` for lines), ``key``,
+        ``settings`` (JSON), ``seconds`` (evaluation time summed over
+        processes) and the job's own fields: ``direction_seed`` and
+        ``direction_cosine`` for random planes, ``distance`` for lines,
+        ``model_coordinates`` ``(3, 2)`` and ``model_runs`` for model planes.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    for job in jobs:
+        for run in job.runs:
+            study.run(run)
+    ranks = distributed.current()
+    device = distributed.device_for(ranks, device or default_device(study))
+    prepared = [prepare(study, job) for job in jobs] if ranks.is_root else None
+    prepared = distributed.broadcast_from_root(prepared, ranks)
+    pending = [p for p in prepared if p.stored is None]
+    if ranks.is_distributed:
+        tasks = [
+            _task(p, distributed.shard(p.pending, ranks), device, method)
+            for p in pending
+        ]
+        with one_thread() if device == "cpu" else nullcontext():
+            mine = [run_task(t, study) for t in tasks if t.rows]
+        gathered = distributed.gather_to_root(mine, ranks)
+        results = [r for part in gathered for r in part] if ranks.is_root else []
+    else:
+        results = _run_tasks(study, pending, workers, device, method)
+    if ranks.is_root:
+        for p in pending:
+            p.stored = merge(p, [r for r in results if r.key == p.key])
+    stored = [p.stored for p in prepared] if ranks.is_root else None
+    return distributed.broadcast_from_root(stored, ranks)
+
+
+def compute_landscapes(
+    study: Study, config: LandscapeConfig, workers: int = 1, **options
+) -> dict[str, dict[str, np.ndarray]]:
+    """Return the random-plane landscape of each run in ``config.runs``.
+
+    ``options`` are ``device`` and ``method`` of ``compute_surfaces``.
+    """
+    jobs = [RandomPlane(run, config) for run in config.runs]
+    grids = compute_surfaces(study, jobs, workers, **options)
+    return dict(zip(config.runs, grids))
+
+
+def compute_section(
+    study: Study, config: LandscapeConfig, workers: int = 1, **options
+) -> dict[str, dict[str, np.ndarray]]:
+    """Return every grid of ``section_jobs(config)``, keyed by the job's name."""
+    jobs = section_jobs(config)
+    grids = compute_surfaces(study, jobs, workers, **options)
+    return {job.name: grid for job, grid in zip(jobs, grids)}
+
+
+def default_device(study: Study) -> str:
+    """Return the study's device, or the CPU when it asks for an absent GPU."""
+    device = study.config.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        log.warning(
+            "the study's device is %s but no GPU is present; using the CPU", device
+        )
+        return "cpu"
+    return device
+
+
+def evaluation_inputs(
+    study: Study, config: LandscapeConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the test images and labels the grids are evaluated on.
+
+    All of them, or ``config.n_inputs`` picked by a fixed permutation and kept
+    in their stored order.
+    """
+    data = study.data
+    x, y = data.test_x, data.test_y
+    if config.n_inputs is None or config.n_inputs >= len(y):
+        return x, y
+    generator = torch.Generator().manual_seed(INPUT_SUBSET_SEED)
+    index = torch.randperm(len(y), generator=generator)[: config.n_inputs].sort().values
+    return x[index], y[index]
+
+
+# -- preparing a job --------------------------------------------------------------
+
+
+def prepare(study: Study, job: Job) -> Prepared:
+    """Build the job's axes and key, and find what the store already has."""
+    models = {run: study.model(run) for run in job.runs}
+    weights = {run: tensors_fingerprint(m.state_dict()) for run, m in models.items()}
+    axes, extras = job.build_axes(models)
+    flat_axes = {
+        f"{k}/{name}": t for k, axis in enumerate(axes) for name, t in axis.items()
+    }
+    n_images = len(evaluation_inputs(study, job.config)[1])
+    settings = {
+        **job.settings(),
+        "weights_sha256": weights,
+        "axes_sha256": tensors_fingerprint(flat_axes),
+        "n_images": n_images,
+        "dtype": "float32",
+        "format": LANDSCAPE_FORMAT,
+    }
+    text = json.dumps(settings, sort_keys=True)
+    key = hashlib.sha256(text.encode()).hexdigest()[:16]
+    folder = study.store.analysis_path("landscapes")
+    stem = f"{job.name}-{key}"
+    prepared = Prepared(
+        job=job,
+        key=key,
+        settings=settings,
+        path=folder / f"{stem}.npz",
+        rows_dir=folder / f"{stem}.rows",
+        grid=job.grid(extras),
+        axes=tuple({k: t.numpy() for k, t in axis.items()} for axis in axes),
+        extras=extras,
+    )
+    if prepared.path.exists():
+        stored = load_arrays(prepared.path)
+        if _matches(stored, key, settings):
+            prepared.stored = stored
+            return prepared
+        log.warning("%s does not match its settings; computing it again", prepared.path)
+    prepared.done = read_rows(prepared)
+    if prepared.done:
+        log.info(
+            "%s: resuming, %d of %d rows done",
+            job.name,
+            len(prepared.done),
+            len(prepared.grid.alphas),
+        )
+    return prepared
+
+
+def _matches(stored: dict[str, np.ndarray], key: str, settings: dict) -> bool:
+    if "key" not in stored or "settings" not in stored:
+        return False
+    return str(stored["key"]) == key and json.loads(str(stored["settings"])) == settings
+
+
+def read_rows(prepared: Prepared) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Return the rows that earlier, unfinished attempts stored for this key."""
+    done: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if not prepared.rows_dir.is_dir():
+        return done
+    n_rows, n_beta = prepared.grid.shape
+    for path in sorted(prepared.rows_dir.glob("rows-*.npz")):
+        try:
+            part = load_arrays(path)
+        except (OSError, ValueError) as error:
+            log.warning("skipping unreadable row file %s: %s", path, error)
+            continue
+        if str(part.get("key")) != prepared.key or part["loss"].shape[1:] != (n_beta,):
+            log.warning("skipping row file %s: it belongs to another grid", path)
+            continue
+        for row, loss, error in zip(part["rows"], part["loss"], part["error"]):
+            if 0 <= row < n_rows:
+                done.setdefault(int(row), (loss, error))
+    return done
+
+
+def _task(prepared: Prepared, rows: Sequence[int], device: str, method: str) -> Task:
+    return Task(
+        job=prepared.job,
+        key=prepared.key,
+        rows_dir=str(prepared.rows_dir),
+        grid=prepared.grid,
+        axes=prepared.axes,
+        rows=tuple(rows),
+        device=device,
+        method=method,
+    )
+
+
+# -- evaluating rows ------------------------------------------------------------
+
+
+def run_task(task: Task, study: Study) -> TaskResult:
+    """Evaluate the rows of ``task``, storing each finished row at once."""
+    start = time.perf_counter()
+    model = study.model(task.job.runs[0], device=task.device)
+    axes = tuple({k: torch.from_numpy(v) for k, v in a.items()} for a in task.axes)
+    x, y = evaluation_inputs(study, task.job.config)
+    evaluator = make_evaluator(model, x, y, Plane.around(model, *axes), task.method)
+    path = Path(task.rows_dir) / f"rows-{uuid.uuid4().hex}.npz"
+    rows, losses, errors = [], [], []
+    for row, loss, error in iter_rows(evaluator, task.grid, task.rows):
+        rows.append(row)
+        losses.append(loss)
+        errors.append(error)
+        save_arrays(
+            path,
+            key=np.array(task.key),
+            rows=np.array(rows),
+            loss=np.stack(losses),
+            error=np.stack(errors),
+        )
+    seconds = time.perf_counter() - start
+    log.debug("%s: %d rows in %.1f s", task.job.name, len(rows), seconds)
+    n_beta = len(task.grid.betas)
+    empty = np.zeros((0, n_beta))
+    return TaskResult(
+        key=task.key,
+        rows=tuple(rows),
+        loss=np.stack(losses) if losses else empty,
+        error=np.stack(errors) if errors else empty,
+        seconds=seconds,
+    )
+
+
+def _run_tasks(
+    study: Study, pending: list[Prepared], workers: int, device: str, method: str
+) -> list[TaskResult]:
+    n_chunks = workers if workers > 1 else 1
+    tasks = [
+        _task(p, p.pending[i::n_chunks], device, method)
+        for p in pending
+        for i in range(n_chunks)
+    ]
+    tasks = [t for t in tasks if t.rows]
+    # The largest tasks first, so the processes finish close together.
+    tasks.sort(key=lambda t: len(t.rows) * len(t.grid.betas), reverse=True)
+    if device != "cpu":
+        return [run_task(t, study) for t in tasks]
+    if workers == 1 or len(tasks) <= 1:
+        with one_thread():
+            return [run_task(t, study) for t in tasks]
+    context = multiprocessing.get_context(start_method())
+    n_processes = min(workers, len(tasks))
+    _STUDIES[(study.config, str(study.store.root))] = study
+    with ProcessPoolExecutor(n_processes, mp_context=context) as pool:
+        futures = [
+            pool.submit(_task_in_worker, study.config, str(study.store.root), t)
+            for t in tasks
+        ]
+        return [f.result() for f in futures]
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block with one PyTorch CPU thread, then restore the count.
+
+    The models are small enough that a second thread mostly waits: on the
+    2-core machine this project is measured on, a smoke-model point took
+    0.7 ms with one thread and 11 ms with two while other jobs ran.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def start_method() -> str:
+    """Return how worker processes start: ``fork`` where it is safe, else ``spawn``.
+
+    A forked worker starts at once and inherits the opened study, where a
+    spawned one first imports torch (7 s on the 2-core machine this project is
+    measured on, under load). Forking is safe here because CUDA is not
+    initialised in the parent and each worker runs one thread, so no OpenMP
+    thread pool is needed after the fork.
+    """
+    if (
+        "fork" in multiprocessing.get_all_start_methods()
+        and not torch.cuda.is_initialized()
+    ):
+        return "fork"
+    return "spawn"
+
+
+# Studies opened in this process, by (configuration, store root): a forked
+# worker finds its parent's here, a spawned one opens its own once.
+_STUDIES: dict[tuple[StudyConfig, str], Study] = {}
+
+
+def _worker_study(config: StudyConfig, store_root: str) -> Study:
+    from funcsim_lib.study import Study
+
+    key = (config, store_root)
+    if key not in _STUDIES:
+        _STUDIES[key] = Study(config, store_root)
+    return _STUDIES[key]
+
+
+def _task_in_worker(config: StudyConfig, store_root: str, task: Task) -> TaskResult:
+    # One thread per process: the processes already share the cores.
+    torch.set_num_threads(1)
+    return run_task(task, _worker_study(config, store_root))
+
+
+# -- merging --------------------------------------------------------------------
+
+
+def merge(prepared: Prepared, results: Sequence[TaskResult]) -> dict[str, np.ndarray]:
+    """Join stored and new rows into the whole grid, store it, drop the row files."""
+    n_rows, n_beta = prepared.grid.shape
+    loss = np.full((n_rows, n_beta), np.nan)
+    error = np.full((n_rows, n_beta), np.nan)
+    filled = np.zeros(n_rows, dtype=bool)
+    for row, (row_loss, row_error) in prepared.done.items():
+        loss[row], error[row], filled[row] = row_loss, row_error, True
+    for result in results:
+        for i, row in enumerate(result.rows):
+            loss[row], error[row], filled[row] = result.loss[i], result.error[i], True
+    if not filled.all():
+        missing = np.flatnonzero(~filled).tolist()
+        raise RuntimeError(f"{prepared.job.name}: rows {missing} were not computed")
+    arrays: dict[str, Any] = {"alphas": prepared.grid.alphas}
+    if prepared.job.kind == "line":
+        loss, error = loss[:, 0], error[:, 0]
+    else:
+        arrays["betas"] = prepared.grid.betas
+    arrays.update(
+        loss=loss,
+        error=error,
+        key=np.array(prepared.key),
+        settings=np.array(json.dumps(prepared.settings, sort_keys=True)),
+        seconds=np.float64(sum(r.seconds for r in results)),
+        **prepared.extras,
+    )
+    save_arrays(prepared.path, **arrays)
+    shutil.rmtree(prepared.rows_dir, ignore_errors=True)
+    log.info(
+        "%s: %d of %d rows computed in %.1f s (summed over processes)",
+        prepared.job.name,
+        sum(len(r.rows) for r in results),
+        n_rows,
+        float(arrays["seconds"]),
+    )
+    return load_arrays(prepared.path)
