@@ -148,7 +148,8 @@ def test_grid_contains_origin():
     grid = Grid.from_config(LandscapeConfig(n_points=(51, 21)))
     assert grid.shape == (51, 21)
     assert grid.index_of_origin() == (25, 10)
-    assert grid.alphas[0] == -1.0 and grid.alphas[-1] == 1.0
+    assert grid.alphas[0] == -1.0
+    assert grid.alphas[-1] == 1.0
 
 
 def test_grid_without_origin():

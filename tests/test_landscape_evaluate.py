@@ -18,9 +18,17 @@ from funcsim_lib.landscape import (
     unsupported_reason,
 )
 from funcsim_lib.landscape import vit as vit_module
+from funcsim_lib.landscape.stored import one_thread
 from funcsim_lib.models import build_model
 
 POINTS = np.array([[0.0, 0.0], [0.3, -0.2], [-1.0, 1.0], [0.05, 0.7]])
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    # The tiny models run faster on one thread, the more so on a busy machine.
+    with one_thread():
+        yield
 
 
 def relative_error(value, reference):
@@ -56,7 +64,8 @@ def test_fast_forward_matches_timm_float32(smoke_study):
     plane = plane_of(model)
     fast = make_evaluator(model, x, y, plane, method="vit")
     slow = make_evaluator(model, x, y, plane, method="module")
-    assert fast.method == "vit" and slow.method == "module"
+    assert fast.method == "vit"
+    assert slow.method == "module"
     assert relative_error(fast(POINTS)[0], slow(POINTS)[0]) <= 1e-5
 
 
@@ -200,7 +209,8 @@ def test_far_points_give_gaps_not_errors(smoke_study, method):
     loss, error = evaluate_plane(
         model, data.test_x, data.test_y, plane, grid, method=method
     )
-    assert np.isfinite(loss[0, 0]) and np.isfinite(error[0, 0])
+    assert np.isfinite(loss[0, 0])
+    assert np.isfinite(error[0, 0])
     assert not np.isfinite(loss[1, 1])
     assert np.isnan(error[1, 1]) or 0 <= error[1, 1] <= 1
 
@@ -212,7 +222,8 @@ def test_generic_model_uses_module_forward(smoke_study):
     evaluator = make_evaluator(model, data.test_x, data.test_y, plane)
     assert evaluator.method == "module"
     loss, error = evaluator(POINTS)
-    assert loss.shape == (4,) and np.all((error >= 0) & (error <= 1))
+    assert loss.shape == (4,)
+    assert np.all((error >= 0) & (error <= 1))
 
 
 def test_unsupported_vit_explains_why():
@@ -252,3 +263,16 @@ def test_invalid_arguments_rejected(digits_like):
         make_evaluator(model, x, y, plane)(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="x must be"):
         make_evaluator(model, torch.zeros(3, 1, 6, 6), y[:3], plane, method="vit")
+
+
+def test_gpu_batch_sizes_from_free_memory(digits_like, monkeypatch):
+    model, x, y = digits_like
+    evaluator = make_evaluator(model, x, y, plane_of(model), method="vit")
+    assert (evaluator.points_per_batch, evaluator.images_per_batch) == (1, 40)
+    evaluator.device = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (2**33, 2**34))
+    points, images = evaluator._default_sizes(None, None)
+    per_image = 17 * 144 * 4  # tokens x widest activation (qkv) x float32 bytes
+    assert images == 40
+    assert points == min(256, int(2**33 * 0.25 / 8 // (per_image * 40)))
+    assert evaluator._default_sizes(3, 7) == (3, 7)

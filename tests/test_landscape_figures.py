@@ -29,7 +29,8 @@ def test_contours_share_finite_scale():
     assert fig.layout.coloraxis.cmax == 113.0
     z = np.array(contours[1].z, dtype=float)
     assert z.shape == (3, 5)
-    assert np.isnan(z[0, 0]) and np.isnan(z[2, 4])
+    assert np.isnan(z[0, 0])
+    assert np.isnan(z[2, 4])
     assert scenes(fig) == []
 
 

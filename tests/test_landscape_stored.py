@@ -184,7 +184,8 @@ def test_line_ends_are_the_models(study):
     config = LandscapeConfig(line_points=5, line_span=(-0.5, 1.5))
     line = compute_surfaces(study, [Interpolation("base", "siddo_1", config)])[0]
     np.testing.assert_allclose(line["alphas"], [-0.5, 0.0, 0.5, 1.0, 1.5])
-    assert line["loss"].shape == (5,) and "betas" not in line
+    assert line["loss"].shape == (5,)
+    assert "betas" not in line
     for index, run in ((1, "base"), (3, "siddo_1")):
         final = study.log(run)[-1]
         assert line["loss"][index] == pytest.approx(final["test_loss"], rel=1e-5)
@@ -210,7 +211,8 @@ def test_model_plane_passes_through_runs(study):
     assert float(e2.norm()) == pytest.approx(1.0, rel=1e-6)
     coordinates = extras["model_coordinates"]
     np.testing.assert_array_equal(coordinates[0], [0.0, 0.0])
-    assert coordinates[1, 1] == 0.0 and coordinates[2, 1] > 0
+    assert coordinates[1, 1] == 0.0
+    assert coordinates[2, 1] > 0
     x, y = evaluation_inputs(study, SMALL)
     plane = Plane.around(models["base"], *axes)
     loss, _ = evaluate_points(models["base"], x, y, plane, coordinates)
@@ -227,7 +229,8 @@ def test_input_subset_is_fixed(study):
     config = LandscapeConfig(n_inputs=30)
     x, y = evaluation_inputs(study, config)
     again_x, _ = evaluation_inputs(study, config)
-    assert len(y) == 30 and torch.equal(x, again_x)
+    assert len(y) == 30
+    assert torch.equal(x, again_x)
     assert len(evaluation_inputs(study, LandscapeConfig())[1]) == len(study.data.test_y)
 
 

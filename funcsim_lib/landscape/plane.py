@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 Tensors = Mapping[str, torch.Tensor]
 
@@ -102,21 +101,21 @@ class ScoreAccumulator:
     def __init__(self, n_points: int, n_images: int) -> None:
         self.n_images = n_images
         self.loss_sum = torch.zeros(n_points, dtype=torch.float64)
-        self.wrong = torch.zeros(n_points, dtype=torch.float64)
+        self.wrong = torch.zeros(n_points, dtype=torch.int64)
         self.has_nan = torch.zeros(n_points, dtype=torch.bool)
         self.seen = 0
 
     def add(self, logits: torch.Tensor, y: torch.Tensor) -> None:
         """Add logits ``(n_points, n_batch, n_classes)`` of labels ``y``."""
-        n_points, n_batch, n_classes = logits.shape
+        n_points, n_batch, _ = logits.shape
         wide = logits.to(torch.float64)
         labels = y.to(logits.device)
-        loss = F.cross_entropy(
-            wide.reshape(-1, n_classes), labels.repeat(n_points), reduction="none"
-        )
-        self.loss_sum += loss.view(n_points, n_batch).sum(1).cpu()
-        self.wrong += (wide.argmax(-1) != labels).sum(1).to(torch.float64).cpu()
-        self.has_nan |= torch.isnan(wide).flatten(1).any(1).cpu()
+        # The cross-entropy: minus the log-probability of each image's label.
+        index = labels.view(1, n_batch, 1).expand(n_points, n_batch, 1)
+        picked = torch.log_softmax(wide, -1).gather(-1, index)
+        self.loss_sum -= picked.sum((1, 2)).cpu()
+        self.wrong += (wide.argmax(-1) != labels).sum(1).cpu()
+        self.has_nan |= torch.isnan(wide).any(-1).any(-1).cpu()
         self.seen += n_batch
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +123,6 @@ class ScoreAccumulator:
         if self.seen != self.n_images:
             raise RuntimeError(f"scored {self.seen} of {self.n_images} images")
         loss = (self.loss_sum / self.n_images).numpy()
-        error = (self.wrong / self.n_images).numpy()
+        error = (self.wrong.to(torch.float64) / self.n_images).numpy()
         error[self.has_nan.numpy()] = np.nan
         return loss, error

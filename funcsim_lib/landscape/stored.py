@@ -1,17 +1,16 @@
 """Landscape grids of a stored study: computed once, resumable, shared out.
 
 Each grid is stored in the study's ``analyses/landscapes`` folder as
-``<job name>-<key>.npz``. The key is a hash of the job's settings, of the
-fingerprints of the weights of its runs and of its axes, and of the number
-of test images, so a grid is never reused when any of them changed; the
-stored file repeats the settings and the key, and a file whose copy differs
-is computed again.
+``<job name>-<key>.npz``. The key hashes the job's settings, the fingerprints
+of its runs' weights and of its axes, and the number of test images. A grid
+is therefore never reused when any of them changed. The stored file repeats
+the settings and the key, and a file whose copy differs is computed again.
 
 While a grid is computed, every process appends each finished row to a file
-of its own under ``<job name>-<key>.rows/``; a later call with the same key
-reads those rows and computes only the missing ones. Rows are shared out
-among ``workers`` spawned processes (one thread each) or, under ``torchrun``,
-among the ranks; the parent or rank 0 merges them and writes the grid.
+of its own under ``<job name>-<key>.rows/``. A later call with the same key
+reads those rows and computes only the missing ones. Rows are shared among
+``workers`` processes of one thread each or, under ``torchrun``, among the
+ranks. The parent process or rank 0 merges them and writes the grid.
 """
 
 from __future__ import annotations
@@ -115,9 +114,9 @@ def compute_surfaces(
     jobs
         ``RandomPlane``, ``Interpolation`` or ``ModelPlane`` jobs.
     workers
-        Processes that share the missing rows (spawned, one thread each).
-        Under ``torchrun`` the ranks share them instead and ``workers`` is
-        ignored.
+        Processes that share the missing rows, one thread each; with 1 the
+        rows run in this process, also on one thread. Under ``torchrun`` the
+        ranks share them instead and ``workers`` is ignored.
     device
         Where the models run; None: the study's device, or the CPU when that
         is CUDA and no GPU is present.
@@ -128,11 +127,11 @@ def compute_surfaces(
     -------
     list of dict
         Per job: ``alphas``, ``betas`` (not for lines), ``loss`` and ``error``
-        ``(n_alpha, n_beta)`` (``(n_alpha,)`` for lines), ``key``,
-        ``settings`` (JSON), ``seconds`` (evaluation time summed over
-        processes) and the job's own fields: ``direction_seed`` and
-        ``direction_cosine`` for random planes, ``distance`` for lines,
-        ``model_coordinates`` ``(3, 2)`` and ``model_runs`` for model planes.
+        ``(n_alpha, n_beta)`` or ``(n_alpha,)`` for lines, ``key``,
+        ``settings`` (JSON) and ``seconds`` (evaluation time summed over
+        processes). Random planes add ``direction_seed`` and
+        ``direction_cosine``, lines ``distance``, and model planes
+        ``model_coordinates`` ``(3, 2)`` and ``model_runs``.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
@@ -145,16 +144,10 @@ def compute_surfaces(
     prepared = distributed.broadcast_from_root(prepared, ranks)
     pending = [p for p in prepared if p.stored is None]
     if ranks.is_distributed:
-        tasks = [
-            _task(p, distributed.shard(p.pending, ranks), device, method)
-            for p in pending
-        ]
-        with one_thread() if device == "cpu" else nullcontext():
-            mine = [run_task(t, study) for t in tasks if t.rows]
-        gathered = distributed.gather_to_root(mine, ranks)
-        results = [r for part in gathered for r in part] if ranks.is_root else []
+        results = _run_on_ranks(study, pending, ranks, device, method)
     else:
         results = _run_tasks(study, pending, workers, device, method)
+
     if ranks.is_root:
         for p in pending:
             p.stored = merge(p, [r for r in results if r.key == p.key])
@@ -184,7 +177,7 @@ def compute_section(
 
 
 def default_device(study: Study) -> str:
-    """Return the study's device, or the CPU when it asks for an absent GPU."""
+    """Return the study's device, or the CPU when it names an absent GPU."""
     device = study.config.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         log.warning(
@@ -219,6 +212,7 @@ def prepare(study: Study, job: Job) -> Prepared:
     models = {run: study.model(run) for run in job.runs}
     weights = {run: tensors_fingerprint(m.state_dict()) for run, m in models.items()}
     axes, extras = job.build_axes(models)
+
     flat_axes = {
         f"{k}/{name}": t for k, axis in enumerate(axes) for name, t in axis.items()
     }
@@ -233,6 +227,7 @@ def prepare(study: Study, job: Job) -> Prepared:
     }
     text = json.dumps(settings, sort_keys=True)
     key = hashlib.sha256(text.encode()).hexdigest()[:16]
+
     folder = study.store.analysis_path("landscapes")
     stem = f"{job.name}-{key}"
     prepared = Prepared(
@@ -245,6 +240,7 @@ def prepare(study: Study, job: Job) -> Prepared:
         axes=tuple({k: t.numpy() for k, t in axis.items()} for axis in axes),
         extras=extras,
     )
+
     if prepared.path.exists():
         stored = load_arrays(prepared.path)
         if _matches(stored, key, settings):
@@ -280,8 +276,12 @@ def read_rows(prepared: Prepared) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         except (OSError, ValueError) as error:
             log.warning("skipping unreadable row file %s: %s", path, error)
             continue
-        if str(part.get("key")) != prepared.key or part["loss"].shape[1:] != (n_beta,):
+        fields = {"key", "rows", "loss", "error"}
+        if not fields <= part.keys() or str(part["key"]) != prepared.key:
             log.warning("skipping row file %s: it belongs to another grid", path)
+            continue
+        if part["loss"].shape[1:] != (n_beta,):
+            log.warning("skipping row file %s: its rows are not %d long", path, n_beta)
             continue
         for row, loss, error in zip(part["rows"], part["loss"], part["error"]):
             if 0 <= row < n_rows:
@@ -312,6 +312,7 @@ def run_task(task: Task, study: Study) -> TaskResult:
     axes = tuple({k: torch.from_numpy(v) for k, v in a.items()} for a in task.axes)
     x, y = evaluation_inputs(study, task.job.config)
     evaluator = make_evaluator(model, x, y, Plane.around(model, *axes), task.method)
+
     path = Path(task.rows_dir) / f"rows-{uuid.uuid4().hex}.npz"
     rows, losses, errors = [], [], []
     for row, loss, error in iter_rows(evaluator, task.grid, task.rows):
@@ -325,6 +326,7 @@ def run_task(task: Task, study: Study) -> TaskResult:
             loss=np.stack(losses),
             error=np.stack(errors),
         )
+
     seconds = time.perf_counter() - start
     log.debug("%s: %d rows in %.1f s", task.job.name, len(rows), seconds)
     n_beta = len(task.grid.betas)
@@ -364,6 +366,23 @@ def _run_tasks(
             for t in tasks
         ]
         return [f.result() for f in futures]
+
+
+def _run_on_ranks(
+    study: Study,
+    pending: list[Prepared],
+    ranks: distributed.Ranks,
+    device: str,
+    method: str,
+) -> list[TaskResult]:
+    """Evaluate this rank's share of every pending job; return all on rank 0."""
+    tasks = [
+        _task(p, distributed.shard(p.pending, ranks), device, method) for p in pending
+    ]
+    with one_thread() if device == "cpu" else nullcontext():
+        mine = [run_task(t, study) for t in tasks if t.rows]
+    gathered = distributed.gather_to_root(mine, ranks)
+    return [r for part in gathered for r in part] if ranks.is_root else []
 
 
 @contextmanager
@@ -436,6 +455,7 @@ def merge(prepared: Prepared, results: Sequence[TaskResult]) -> dict[str, np.nda
     if not filled.all():
         missing = np.flatnonzero(~filled).tolist()
         raise RuntimeError(f"{prepared.job.name}: rows {missing} were not computed")
+
     arrays: dict[str, Any] = {"alphas": prepared.grid.alphas}
     if prepared.job.kind == "line":
         loss, error = loss[:, 0], error[:, 0]
@@ -449,6 +469,7 @@ def merge(prepared: Prepared, results: Sequence[TaskResult]) -> dict[str, np.nda
         seconds=np.float64(sum(r.seconds for r in results)),
         **prepared.extras,
     )
+
     save_arrays(prepared.path, **arrays)
     shutil.rmtree(prepared.rows_dir, ignore_errors=True)
     log.info(

@@ -10,7 +10,7 @@ mostly per-operation overhead, layout copies and element-wise work:
   strided views of the ``qkv`` output that batched matmul reads directly,
   where timm's layout needs a reshape copy.
 - Scores are computed transposed, ``(key, query)``, so the softmax reduces
-  over a non-last axis, which PyTorch's CPU kernel handles about 1.7x faster
+  over a non-last axis, which PyTorch's CPU kernel handles about 1.5x faster
   for 17 tokens (torch 2.14, measured on a 2-core AMD EPYC).
 - The attention scale is folded into the query rows of the ``qkv`` weights.
 - The patch embedding is linear in its weights and its input, the test images,
@@ -20,9 +20,9 @@ mostly per-operation overhead, layout copies and element-wise work:
   values for every token but queries, the projection and the MLP for the class
   token alone.
 
-Points that differ only in parameters with a zero direction share those
-parameters; with the default directions the LayerNorm weights and all biases
-are shared.
+Parameters with a zero direction are the same at every point and are kept
+once. With the default directions these are the LayerNorm weights and all
+biases.
 """
 
 from __future__ import annotations
@@ -59,18 +59,28 @@ MAX_POINTS_PER_BATCH = 256
 def unsupported_reason(model: nn.Module) -> str | None:
     """Return why the fast forward cannot evaluate ``model``, or None if it can.
 
-    Supported: timm's ``VisionTransformer`` with a class token and class
-    pooling, learned position embeddings that include the class token, a
-    convolutional patch embedding with stride equal to its kernel, pre-norm
-    ``Block`` s with plain ``Attention`` (no qk-norm, no gate, no layer scale)
-    and an ``Mlp`` with GELU, and a linear head.
+    It evaluates timm's ``VisionTransformer`` with a class token, class-token
+    pooling and a learned position embedding that includes the class token.
+    The patch embedding must be a convolution whose stride equals its kernel.
+    Every block must be a pre-norm ``Block`` with plain ``Attention`` (no
+    qk-norm, gate or layer scale) and an ``Mlp`` with GELU, and the head one
+    linear layer.
     """
-    from timm.layers import Mlp, PatchEmbed
-    from timm.models.vision_transformer import Attention, Block, VisionTransformer
+    from timm.models.vision_transformer import VisionTransformer
 
     if type(model) is not VisionTransformer:
         return f"not a timm VisionTransformer but {type(model).__name__}"
-    checks = [
+    checks = _model_checks(model) + _embedding_checks(model.patch_embed)
+    for i, block in enumerate(model.blocks):
+        checks += _block_checks(i, block, model.embed_dim, model.blocks[0])
+    for ok, reason in checks:
+        if not ok:
+            return reason
+    return None
+
+
+def _model_checks(model: nn.Module) -> list[tuple[bool, str]]:
+    return [
         (model.cls_token is not None, "it has no class token"),
         (getattr(model, "reg_token", None) is None, "it has register tokens"),
         (model.num_prefix_tokens == 1, "it has more than one prefix token"),
@@ -84,55 +94,62 @@ def unsupported_reason(model: nn.Module) -> str | None:
         (isinstance(model.norm, nn.LayerNorm), "its final norm is not LayerNorm"),
         (isinstance(model.head, nn.Linear), "its head is not one linear layer"),
     ]
-    embed = model.patch_embed
+
+
+def _embedding_checks(embed: nn.Module) -> list[tuple[bool, str]]:
+    from timm.layers import PatchEmbed
+
     proj = getattr(embed, "proj", None)
-    checks += [
+    plain = (
+        isinstance(proj, nn.Conv2d)
+        and proj.kernel_size == proj.stride
+        and proj.padding == (0, 0)
+        and proj.dilation == (1, 1)
+        and proj.groups == 1
+    )
+    return [
         (type(embed) is PatchEmbed, "its patch embedding is not PatchEmbed"),
-        (isinstance(proj, nn.Conv2d), "its patch projection is not a Conv2d"),
-        (
-            isinstance(proj, nn.Conv2d)
-            and proj.kernel_size == proj.stride
-            and proj.padding == (0, 0)
-            and proj.dilation == (1, 1)
-            and proj.groups == 1,
-            "its patch convolution overlaps, pads or is grouped",
-        ),
+        (plain, "its patch projection is not a plain non-overlapping Conv2d"),
         (isinstance(embed.norm, nn.Identity), "its patch embedding is normalised"),
         (embed.flatten and not embed.dynamic_img_pad, "its patches are not flat"),
     ]
-    for i, block in enumerate(model.blocks):
-        checks += [
-            (type(block) is Block, f"block {i} is not a pre-norm Block"),
-            (type(block.attn) is Attention, f"block {i} has another attention"),
-            (type(block.mlp) is Mlp, f"block {i} has another MLP"),
-        ]
-        if type(block) is not Block or type(block.attn) is not Attention:
-            continue
-        attn = block.attn
-        checks += [
-            (isinstance(block.ls1, nn.Identity), f"block {i} has layer scale"),
-            (isinstance(block.ls2, nn.Identity), f"block {i} has layer scale"),
-            (isinstance(block.norm1, nn.LayerNorm), f"block {i} norm1 not LayerNorm"),
-            (isinstance(block.norm2, nn.LayerNorm), f"block {i} norm2 not LayerNorm"),
-            (isinstance(attn.q_norm, nn.Identity), f"block {i} has qk-norm"),
-            (isinstance(attn.norm, nn.Identity), f"block {i} normalises attention"),
-            (getattr(attn, "gate", None) is None, f"block {i} gates attention"),
-            (attn.num_heads * attn.head_dim == model.embed_dim, f"block {i} width"),
-        ]
-        if type(block.mlp) is Mlp:
-            checks += [
-                (type(block.mlp.act) is nn.GELU, f"block {i} activation not GELU"),
-                (isinstance(block.mlp.norm, nn.Identity), f"block {i} MLP norm"),
-            ]
-    for ok, reason in checks:
-        if not ok:
-            return reason
-    return None
+
+
+def _block_checks(
+    i: int, block: nn.Module, width: int, first: nn.Module
+) -> list[tuple[bool, str]]:
+    from timm.layers import Mlp
+    from timm.models.vision_transformer import Attention, Block
+
+    kinds = [
+        (type(block) is Block, f"block {i} is not a pre-norm Block"),
+        (type(getattr(block, "attn", None)) is Attention, f"block {i} attention"),
+        (type(getattr(block, "mlp", None)) is Mlp, f"block {i} has another MLP"),
+    ]
+    if not all(ok for ok, _ in kinds):
+        return kinds
+    attn, mlp = block.attn, block.mlp
+    same_heads = (
+        attn.num_heads * attn.head_dim == width
+        and attn.num_heads == first.attn.num_heads
+    )
+    return kinds + [
+        (isinstance(block.ls1, nn.Identity), f"block {i} has layer scale"),
+        (isinstance(block.ls2, nn.Identity), f"block {i} has layer scale"),
+        (isinstance(block.norm1, nn.LayerNorm), f"block {i} norm1 is not LayerNorm"),
+        (isinstance(block.norm2, nn.LayerNorm), f"block {i} norm2 is not LayerNorm"),
+        (isinstance(attn.q_norm, nn.Identity), f"block {i} has qk-norm"),
+        (isinstance(attn.norm, nn.Identity), f"block {i} normalises attention"),
+        (getattr(attn, "gate", None) is None, f"block {i} gates attention"),
+        (same_heads, f"block {i} has another number or width of heads"),
+        (type(mlp.act) is nn.GELU, f"block {i} activation is not GELU"),
+        (isinstance(mlp.norm, nn.Identity), f"block {i} normalises in its MLP"),
+    ]
 
 
 @dataclass(frozen=True)
 class _Slot:
-    """Where a varying parameter lies in the flat vector of one point."""
+    """The span of a varying parameter in the flat vector of one point."""
 
     start: int
     stop: int
@@ -153,11 +170,11 @@ class VitEvaluator:
     dtype
         Precision of the forward; the loss is summed in float64.
     points_per_batch
-        Points per forward. None: 1 on the CPU, as many as a quarter of the
-        free memory allows on a GPU.
+        Points per forward. None: 1 on the CPU; on a GPU, as many as a
+        quarter of the free memory holds.
     images_per_batch
-        Images per forward. None: as many as keep the largest activation near
-        64 MiB on the CPU or within the memory share on a GPU.
+        Images per forward. None: as many as keep the widest activation
+        within 64 MiB on the CPU, or within the memory share on a GPU.
     """
 
     method = "vit"
@@ -185,8 +202,9 @@ class VitEvaluator:
         self._split(prepared)
         self.x = x.to(self.device, dtype)
         self.y = y.to(self.device)
-        self.points_per_batch = points_per_batch or self._default_points_per_batch()
-        self.images_per_batch = images_per_batch or self._default_images_per_batch()
+        self.points_per_batch, self.images_per_batch = self._default_sizes(
+            points_per_batch, images_per_batch
+        )
         self.batches = image_batches(len(self.x), self.images_per_batch)
         self._patches = self._extract_patches(self.x)
         self._embedding_cache = self._precompute_embedding()
@@ -208,8 +226,6 @@ class VitEvaluator:
         self.norm_eps = [(b.norm1.eps, b.norm2.eps) for b in model.blocks]
         self.final_eps = model.norm.eps
         self.gelu = [b.mlp.act.approximate for b in model.blocks]
-        self.n_classes = model.head.out_features
-        self.names = [name for name, _ in model.named_parameters()]
 
     def _prepare(self, plane: Plane) -> dict[str, list[torch.Tensor | None]]:
         """Map the model's parameters to the forward's, for origin and each axis.
@@ -316,26 +332,37 @@ class VitEvaluator:
     # -- sizes ----------------------------------------------------------------
 
     def _bytes_per_image(self) -> int:
+        """Return the bytes of the widest activation of one image at one point."""
         element = torch.finfo(self.dtype).bits // 8
         widest = max(3 * self.width, self.mlp_width, self.n_heads * self.n_tokens)
         return self.n_tokens * widest * element
 
-    def _default_points_per_batch(self) -> int:
-        if self.device.type != "cuda":
-            return 1
-        free, _ = torch.cuda.mem_get_info(self.device)
-        # About eight activations of the widest size are alive at once.
-        per_point = 8 * self._bytes_per_image() * 64
-        fit = int(free * GPU_MEMORY_SHARE // per_point)
-        return max(1, min(MAX_POINTS_PER_BATCH, fit))
+    def _default_sizes(
+        self, points_per_batch: int | None, images_per_batch: int | None
+    ) -> tuple[int, int]:
+        """Return points and images per forward, keeping requested values.
 
-    def _default_images_per_batch(self) -> int:
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            budget = free * GPU_MEMORY_SHARE / (8 * self.points_per_batch)
-        else:
-            budget = CPU_ACTIVATION_BYTES / self.points_per_batch
-        return max(1, min(len(self.x), int(budget // self._bytes_per_image())))
+        On the CPU one point at a time was as fast per point as two or four
+        (digits profile, 2-core AMD EPYC), and the images fill
+        ``CPU_ACTIVATION_BYTES``. On a GPU the images come first, then as
+        many points as ``GPU_MEMORY_SHARE`` of the free memory holds, with
+        about eight activations of the widest size alive at once.
+        """
+        per_image = self._bytes_per_image()
+        n_images = len(self.x)
+        if self.device.type != "cuda":
+            images = images_per_batch or int(
+                max(1, min(n_images, CPU_ACTIVATION_BYTES // per_image))
+            )
+            return points_per_batch or 1, images
+        # NOTE: not measured on a GPU yet; the share and the eight live
+        # activations are estimates.
+        free, _ = torch.cuda.mem_get_info(self.device)
+        budget = free * GPU_MEMORY_SHARE / 8
+        images = images_per_batch or int(max(1, min(n_images, budget // per_image)))
+        fit = int(budget // (per_image * images))
+        points = points_per_batch or max(1, min(MAX_POINTS_PER_BATCH, fit))
+        return points, images
 
     # -- the patch embedding --------------------------------------------------
 
@@ -353,15 +380,16 @@ class VitEvaluator:
         return patches.reshape(-1, n, c * ph * pw).contiguous()
 
     def _precompute_embedding(self) -> list[tuple] | None:
-        """Return, per image batch, ``E_0`` and the per-axis terms, or None.
+        """Return, per image batch, the patch tokens' input at the origin and per axis.
 
-        For a batch of ``n`` images ``E_0`` is ``(n_patches * n * width,)`` and
-        the terms ``(n_axes, n_patches * n * width)``, or None when the patch
-        embedding has a zero direction. None in place of the whole list means
-        the cache would exceed ``PATCH_CACHE_BYTES``; the forward then embeds
-        from each point's weights.
+        For a batch of ``n`` images the origin term is ``(n_patches * n *
+        width,)``: the patch embedding plus the position embedding. The axis
+        terms are ``(n_axes, n_patches * n * width)``, or None when neither
+        embedding moves. None in place of the whole list means the cache would
+        exceed ``PATCH_CACHE_BYTES``; the forward then embeds from each point's
+        weights.
         """
-        moving = "patch_w" in self.slots or "patch_b" in self.slots
+        moving = any(key in self.slots for key in ("patch_w", "patch_b", "pos"))
         n_terms = 1 + (self.n_axes if moving else 0)
         element = torch.finfo(self.dtype).bits // 8
         size = n_terms * self._patches.shape[0] * len(self.x) * self.width * element
@@ -370,22 +398,34 @@ class VitEvaluator:
         cache = []
         for images in self.batches:
             patches = self._patches[:, images]
-            flat = patches.reshape(-1, patches.shape[-1])
-            terms = [self._embedding_term(flat, k).reshape(-1) for k in range(n_terms)]
+            terms = [
+                self._embedding_term(patches, k).reshape(-1) for k in range(n_terms)
+            ]
             axes = torch.stack(terms[1:]) if moving else None
             cache.append((terms[0], axes))
         return cache
 
-    def _embedding_term(self, flat: torch.Tensor, k: int) -> torch.Tensor:
-        """Return ``patches @ W_k.T + b_k`` for the origin (k = 0) or axis k."""
+    def _embedding_term(self, patches: torch.Tensor, k: int) -> torch.Tensor:
+        """Return ``patches @ W_k.T + b_k + pos_k`` for the origin (k = 0) or axis k.
+
+        ``patches`` is ``(n_patches, n, patch size)``; the result
+        ``(n_patches, n, width)``.
+        """
+        n_patches, n_images, _ = patches.shape
         weight, bias = self._term("patch_w", k), self._term("patch_b", k)
+        pos = self._term("pos", k)
         if weight is None:
             out = torch.zeros(
-                len(flat), self.width, dtype=self.dtype, device=self.device
+                n_patches * n_images, self.width, dtype=self.dtype, device=self.device
             )
         else:
-            out = flat @ weight.t()
-        return out if bias is None else out.add_(bias)
+            out = patches.reshape(n_patches * n_images, -1) @ weight.t()
+        if bias is not None:
+            out += bias
+        out = out.view(n_patches, n_images, self.width)
+        if pos is not None:
+            out += pos[1:, None, :]
+        return out
 
     def _term(self, key: str, k: int) -> torch.Tensor | None:
         """Return parameter ``key`` of the origin (k = 0) or of axis k, or None."""
@@ -395,19 +435,29 @@ class VitEvaluator:
             return source[slot.start : slot.stop].view(slot.shape)
         return self.shared[key] if k == 0 else None
 
-    def _embed(self, params: dict, c: torch.Tensor, batch: int) -> torch.Tensor:
-        """Return the patch embeddings ``(G or 1, n_patches, n_batch, width)``."""
-        images = self.batches[batch]
-        patches = self._patches[:, images]
-        shape = (patches.shape[0], patches.shape[1], self.width)
+    def _embed_into(self, out: torch.Tensor, params: dict, c: torch.Tensor, batch: int):
+        """Write the patch tokens' input into ``out``.
+
+        ``out`` is ``(G, n_patches, n_batch, width)``; the input is the patch
+        embedding plus the position embedding.
+        """
+        n_points, n_patches, n_batch, width = out.shape
         if self._embedding_cache is not None:
             origin, axes = self._embedding_cache[batch]
             if axes is None:
-                return origin.view(1, *shape)
-            return torch.addmm(origin, c, axes).view(len(c), *shape)
-        flat = patches.reshape(1, shape[0] * shape[1], -1).expand(len(c), -1, -1)
-        out = linear(flat, params["patch_w"], params["patch_b"])
-        return out.view(len(c), *shape)
+                out.copy_(origin.view(1, n_patches, n_batch, width))
+            else:
+                torch.addmm(origin, c, axes, out=out.view(n_points, -1))
+            return
+        patches = self._patches[:, self.batches[batch]]
+        flat = patches.reshape(1, n_patches * n_batch, -1).expand(n_points, -1, -1)
+        embedded = linear(flat, params["patch_w"], params["patch_b"])
+        pos = params["pos"] if "pos" in self.slots else params["pos"].unsqueeze(0)
+        torch.add(
+            embedded.view(n_points, n_patches, n_batch, width),
+            pos[:, 1:, None, :],
+            out=out,
+        )
 
     # -- the forward ----------------------------------------------------------
 
@@ -462,7 +512,7 @@ class VitEvaluator:
         pos, cls = params["pos"], params["cls"]
         pos = pos if "pos" in self.slots else pos.unsqueeze(0)
         cls = cls if "cls" in self.slots else cls.unsqueeze(0)
-        x[:, 1:] = self._embed(params, c, batch) + pos[:, 1:, None, :]
+        self._embed_into(x[:, 1:], params, c, batch)
         x[:, 0] = (cls + pos[:, 0])[:, None, :]
         return x
 
@@ -492,7 +542,7 @@ class VitEvaluator:
         k = qkv.as_strided(size, stride, base + hw)
         v = qkv.as_strided(size, stride, base + 2 * hw)
         scores = batched_matmul(k, q.transpose(-1, -2))  # (key, query)
-        weights = scores.softmax(dim=-2)
+        weights = torch._softmax(scores, -2, False, out=scores)
         out = batched_matmul(weights.transpose(-1, -2), v)  # (query, head width)
         out = out.view(n_points, n_batch, heads, tokens, hw).permute(0, 3, 1, 2, 4)
         return out.reshape(n_points, tokens * n_batch, width)
@@ -526,7 +576,7 @@ class VitEvaluator:
     def _mlp_(self, params: dict, i: int, rows: torch.Tensor, eps: float) -> None:
         h = layer_norm(rows, params[f"{i}.ln2_w"], params[f"{i}.ln2_b"], eps)
         hidden = linear(h, params[f"{i}.fc1_w"], params[f"{i}.fc1_b"])
-        hidden = F.gelu(hidden, approximate=self.gelu[i])
+        hidden = torch._C._nn.gelu(hidden, approximate=self.gelu[i], out=hidden)
         linear_add_(rows, hidden, params[f"{i}.fc2_w"], params[f"{i}.fc2_b"])
 
 
@@ -587,10 +637,10 @@ def layer_norm(
 def batched_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Return ``a @ b`` for ``(G, batch, m, k) @ (G, batch, k, n)`` strided views.
 
-    With one point the two leading axes merge into a view and one batched
-    matmul reads the strided operands directly. With several points on the CPU
-    one call per point avoids the copy that merging would need; on a GPU that
-    copy is cheap and one large call is faster.
+    With one point the two leading axes merge into a view, and one batched
+    matmul reads the strided operands directly. Several points on the CPU get
+    one call each, because merging their axes would copy the operands. On a
+    GPU one large call is made; that copy is cheap there (not measured).
     """
     if a.shape[0] == 1 or a.device.type != "cpu":
         return torch.matmul(a, b)
