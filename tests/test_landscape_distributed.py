@@ -13,7 +13,7 @@ import pytest
 
 from funcsim_lib import distributed
 from funcsim_lib.config import LandscapeConfig
-from funcsim_lib.landscape import compute_section, stored
+from funcsim_lib.landscape import compute_section, tasks
 from funcsim_lib.study import Study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def test_two_ranks_match_one_process(
     def no_evaluation(task, study):
         raise AssertionError(f"{task.job.name} was not stored by the ranks")
 
-    monkeypatch.setattr(stored, "run_task", no_evaluation)
+    monkeypatch.setattr(tasks, "run_task", no_evaluation)
     shared = compute_section(Study(smoke_config, ranked), CONFIG)
     for name, grid in expected.items():
         assert str(shared[name]["key"]) == str(grid["key"]), name

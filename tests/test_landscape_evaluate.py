@@ -18,7 +18,7 @@ from funcsim_lib.landscape import (
     unsupported_reason,
 )
 from funcsim_lib.landscape import vit as vit_module
-from funcsim_lib.landscape.stored import one_thread
+from funcsim_lib.landscape.tasks import one_thread
 from funcsim_lib.models import build_model
 
 POINTS = np.array([[0.0, 0.0], [0.3, -0.2], [-1.0, 1.0], [0.05, 0.7]])

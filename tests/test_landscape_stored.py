@@ -20,6 +20,7 @@ from funcsim_lib.landscape import (
     evaluation_inputs,
     section_jobs,
     stored,
+    tasks,
 )
 from funcsim_lib.store import load_arrays, save_arrays, save_tensors
 from funcsim_lib.study import Study
@@ -49,13 +50,13 @@ def grid_files(study):
 def count_rows(monkeypatch):
     """Record the rows every in-process task evaluates."""
     seen = []
-    original = stored.run_task
+    original = tasks.run_task
 
     def recording(task, study):
         seen.extend((task.job.name, row) for row in task.rows)
         return original(task, study)
 
-    monkeypatch.setattr(stored, "run_task", recording)
+    monkeypatch.setattr(tasks, "run_task", recording)
     return seen
 
 
@@ -96,7 +97,7 @@ def test_resume_computes_missing_rows_only(study, monkeypatch):
     job = RandomPlane("base", SMALL)
     prepared = stored.prepare(study, job)
     # An interrupted attempt that finished rows 0 and 3 only.
-    stored.run_task(stored._task(prepared, [0, 3], "cpu", "auto"), study)
+    tasks.run_task(stored.make_task(prepared, [0, 3], "cpu", "auto"), study)
     assert len(list(prepared.rows_dir.glob("rows-*.npz"))) == 1
     seen = count_rows(monkeypatch)
     resumed = compute_surfaces(study, [job])[0]
@@ -104,7 +105,7 @@ def test_resume_computes_missing_rows_only(study, monkeypatch):
     assert not prepared.rows_dir.exists()
     fresh = stored.merge(
         prepared,
-        [stored.run_task(stored._task(prepared, range(5), "cpu", "auto"), study)],
+        [tasks.run_task(stored.make_task(prepared, range(5), "cpu", "auto"), study)],
     )
     np.testing.assert_array_equal(resumed["loss"], fresh["loss"])
     np.testing.assert_array_equal(resumed["error"], fresh["error"])

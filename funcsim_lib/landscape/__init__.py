@@ -4,12 +4,13 @@ Neural Nets": test loss and test error on planes and lines in parameter space.
 - ``directions``: filter-normalised Gaussian directions and their fingerprints;
 - ``grid``: grid coordinates and the distance between two landscapes;
 - ``plane``: the points of a plane and the scores of their logits;
-- ``evaluate``: loss and error at points, through the model or ``vit``'s
-  batched ViT forward;
+- ``evaluate``: loss and error at points, through the model's own forward or
+  the batched ViT forward of ``vit`` (``vit_support`` says which models it
+  takes, ``ops`` holds its operations);
 - ``jobs``: the three kinds of grid of a study (random plane, line between two
-  runs, plane through three runs);
-- ``stored``: computing them into the run store, resumable, shared among
-  processes or ``torchrun`` ranks.
+  runs, plane through three runs) and the test images they use;
+- ``stored``: computing them into the run store, resumable, with ``tasks``
+  sharing the rows among processes or ``torchrun`` ranks.
 """
 
 from funcsim_lib.landscape.directions import (
@@ -32,6 +33,7 @@ from funcsim_lib.landscape.jobs import (
     Interpolation,
     ModelPlane,
     RandomPlane,
+    evaluation_inputs,
     section_jobs,
 )
 from funcsim_lib.landscape.plane import Plane
@@ -39,9 +41,9 @@ from funcsim_lib.landscape.stored import (
     compute_landscapes,
     compute_section,
     compute_surfaces,
-    evaluation_inputs,
 )
-from funcsim_lib.landscape.vit import VitEvaluator, unsupported_reason
+from funcsim_lib.landscape.vit import VitEvaluator
+from funcsim_lib.landscape.vit_support import unsupported_reason
 
 __all__ = [
     "EMBED_POLICIES",

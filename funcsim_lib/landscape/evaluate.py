@@ -31,7 +31,8 @@ from funcsim_lib.landscape.plane import (
     image_batches,
     to_coefficients,
 )
-from funcsim_lib.landscape.vit import VitEvaluator, unsupported_reason
+from funcsim_lib.landscape.vit import VitEvaluator
+from funcsim_lib.landscape.vit_support import unsupported_reason
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ embeddings included, since they join real models.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,7 +29,12 @@ from funcsim_lib.config import LandscapeConfig
 from funcsim_lib.landscape.directions import direction_cosine, random_directions
 from funcsim_lib.landscape.grid import Grid
 
+if TYPE_CHECKING:
+    from funcsim_lib.study import Study
+
 Axes = tuple[dict[str, torch.Tensor], ...]
+# Seed of the fixed permutation that picks LandscapeConfig.n_inputs test images.
+INPUT_SUBSET_SEED = 0
 # Below this share of |run 2 - run 0|, the part orthogonal to the first axis is
 # taken as rounding, and the three runs as lying on one line.
 COLLINEAR_TOLERANCE = 1e-6
@@ -207,3 +212,20 @@ def section_jobs(config: LandscapeConfig) -> list[Job]:
     if len(runs) == 3:
         jobs.append(ModelPlane(runs, config))
     return jobs
+
+
+def evaluation_inputs(
+    study: Study, config: LandscapeConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the test images and labels the grids are evaluated on.
+
+    All of them, or ``config.n_inputs`` picked by a fixed permutation and kept
+    in their stored order.
+    """
+    data = study.data
+    x, y = data.test_x, data.test_y
+    if config.n_inputs is None or config.n_inputs >= len(y):
+        return x, y
+    generator = torch.Generator().manual_seed(INPUT_SUBSET_SEED)
+    index = torch.randperm(len(y), generator=generator)[: config.n_inputs].sort().values
+    return x[index], y[index]

@@ -18,13 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import shutil
-import time
-import uuid
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,12 +28,16 @@ import numpy as np
 import torch
 
 from funcsim_lib import distributed
-from funcsim_lib.config import LandscapeConfig, StudyConfig
+from funcsim_lib.config import LandscapeConfig
 from funcsim_lib.landscape.directions import tensors_fingerprint
-from funcsim_lib.landscape.evaluate import iter_rows, make_evaluator
 from funcsim_lib.landscape.grid import Grid
-from funcsim_lib.landscape.jobs import Job, RandomPlane, section_jobs
-from funcsim_lib.landscape.plane import Plane
+from funcsim_lib.landscape.jobs import (
+    Job,
+    RandomPlane,
+    evaluation_inputs,
+    section_jobs,
+)
+from funcsim_lib.landscape.tasks import Task, TaskResult, run_on_ranks, run_tasks
 from funcsim_lib.store import load_arrays, save_arrays
 
 if TYPE_CHECKING:
@@ -48,8 +47,6 @@ log = logging.getLogger(__name__)
 
 # Bump when the meaning of a stored grid changes, so old files are not reused.
 LANDSCAPE_FORMAT = 2
-# Seed of the fixed permutation that picks LandscapeConfig.n_inputs test images.
-INPUT_SUBSET_SEED = 0
 
 
 @dataclass
@@ -70,29 +67,6 @@ class Prepared:
     @property
     def pending(self) -> list[int]:
         return [r for r in range(len(self.grid.alphas)) if r not in self.done]
-
-
-@dataclass(frozen=True)
-class Task:
-    """Some rows of one prepared job, for one process."""
-
-    job: Job
-    key: str
-    rows_dir: str
-    grid: Grid
-    axes: tuple[dict[str, np.ndarray], ...]
-    rows: tuple[int, ...]
-    device: str
-    method: str
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    key: str
-    rows: tuple[int, ...]
-    loss: np.ndarray  # (n_rows, n_beta)
-    error: np.ndarray
-    seconds: float
 
 
 # -- public API -----------------------------------------------------------------
@@ -144,9 +118,15 @@ def compute_surfaces(
     prepared = distributed.broadcast_from_root(prepared, ranks)
     pending = [p for p in prepared if p.stored is None]
     if ranks.is_distributed:
-        results = _run_on_ranks(study, pending, ranks, device, method)
+        shares = [
+            make_task(p, distributed.shard(p.pending, ranks), device, method)
+            for p in pending
+        ]
+        results = run_on_ranks(study, shares, ranks)
     else:
-        results = _run_tasks(study, pending, workers, device, method)
+        results = run_tasks(
+            study, split_tasks(pending, workers, device, method), workers
+        )
 
     if ranks.is_root:
         for p in pending:
@@ -185,23 +165,6 @@ def default_device(study: Study) -> str:
         )
         return "cpu"
     return device
-
-
-def evaluation_inputs(
-    study: Study, config: LandscapeConfig
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the test images and labels the grids are evaluated on.
-
-    All of them, or ``config.n_inputs`` picked by a fixed permutation and kept
-    in their stored order.
-    """
-    data = study.data
-    x, y = data.test_x, data.test_y
-    if config.n_inputs is None or config.n_inputs >= len(y):
-        return x, y
-    generator = torch.Generator().manual_seed(INPUT_SUBSET_SEED)
-    index = torch.randperm(len(y), generator=generator)[: config.n_inputs].sort().values
-    return x[index], y[index]
 
 
 # -- preparing a job --------------------------------------------------------------
@@ -289,7 +252,10 @@ def read_rows(prepared: Prepared) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     return done
 
 
-def _task(prepared: Prepared, rows: Sequence[int], device: str, method: str) -> Task:
+def make_task(
+    prepared: Prepared, rows: Sequence[int], device: str, method: str
+) -> Task:
+    """Return the task that evaluates ``rows`` of a prepared job."""
     return Task(
         job=prepared.job,
         key=prepared.key,
@@ -302,140 +268,22 @@ def _task(prepared: Prepared, rows: Sequence[int], device: str, method: str) -> 
     )
 
 
-# -- evaluating rows ------------------------------------------------------------
+def split_tasks(
+    pending: list[Prepared], workers: int, device: str, method: str
+) -> list[Task]:
+    """Share each job's missing rows among ``workers``, interleaved, largest first.
 
-
-def run_task(task: Task, study: Study) -> TaskResult:
-    """Evaluate the rows of ``task``, storing each finished row at once."""
-    start = time.perf_counter()
-    model = study.model(task.job.runs[0], device=task.device)
-    axes = tuple({k: torch.from_numpy(v) for k, v in a.items()} for a in task.axes)
-    x, y = evaluation_inputs(study, task.job.config)
-    evaluator = make_evaluator(model, x, y, Plane.around(model, *axes), task.method)
-
-    path = Path(task.rows_dir) / f"rows-{uuid.uuid4().hex}.npz"
-    rows, losses, errors = [], [], []
-    for row, loss, error in iter_rows(evaluator, task.grid, task.rows):
-        rows.append(row)
-        losses.append(loss)
-        errors.append(error)
-        save_arrays(
-            path,
-            key=np.array(task.key),
-            rows=np.array(rows),
-            loss=np.stack(losses),
-            error=np.stack(errors),
-        )
-
-    seconds = time.perf_counter() - start
-    log.debug("%s: %d rows in %.1f s", task.job.name, len(rows), seconds)
-    n_beta = len(task.grid.betas)
-    empty = np.zeros((0, n_beta))
-    return TaskResult(
-        key=task.key,
-        rows=tuple(rows),
-        loss=np.stack(losses) if losses else empty,
-        error=np.stack(errors) if errors else empty,
-        seconds=seconds,
-    )
-
-
-def _run_tasks(
-    study: Study, pending: list[Prepared], workers: int, device: str, method: str
-) -> list[TaskResult]:
-    n_chunks = workers if workers > 1 else 1
+    Interleaved rows balance the work, since every row has the same number of
+    points; the largest tasks go first so the processes finish close together.
+    """
     tasks = [
-        _task(p, p.pending[i::n_chunks], device, method)
+        make_task(p, p.pending[i::workers], device, method)
         for p in pending
-        for i in range(n_chunks)
+        for i in range(workers)
     ]
     tasks = [t for t in tasks if t.rows]
-    # The largest tasks first, so the processes finish close together.
     tasks.sort(key=lambda t: len(t.rows) * len(t.grid.betas), reverse=True)
-    if device != "cpu":
-        return [run_task(t, study) for t in tasks]
-    if workers == 1 or len(tasks) <= 1:
-        with one_thread():
-            return [run_task(t, study) for t in tasks]
-    context = multiprocessing.get_context(start_method())
-    n_processes = min(workers, len(tasks))
-    _STUDIES[(study.config, str(study.store.root))] = study
-    with ProcessPoolExecutor(n_processes, mp_context=context) as pool:
-        futures = [
-            pool.submit(_task_in_worker, study.config, str(study.store.root), t)
-            for t in tasks
-        ]
-        return [f.result() for f in futures]
-
-
-def _run_on_ranks(
-    study: Study,
-    pending: list[Prepared],
-    ranks: distributed.Ranks,
-    device: str,
-    method: str,
-) -> list[TaskResult]:
-    """Evaluate this rank's share of every pending job; return all on rank 0."""
-    tasks = [
-        _task(p, distributed.shard(p.pending, ranks), device, method) for p in pending
-    ]
-    with one_thread() if device == "cpu" else nullcontext():
-        mine = [run_task(t, study) for t in tasks if t.rows]
-    gathered = distributed.gather_to_root(mine, ranks)
-    return [r for part in gathered for r in part] if ranks.is_root else []
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run the block with one PyTorch CPU thread, then restore the count.
-
-    The models are small enough that a second thread mostly waits: on the
-    2-core machine this project is measured on, a smoke-model point took
-    0.7 ms with one thread and 11 ms with two while other jobs ran.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def start_method() -> str:
-    """Return how worker processes start: ``fork`` where it is safe, else ``spawn``.
-
-    A forked worker starts at once and inherits the opened study, where a
-    spawned one first imports torch (7 s on the 2-core machine this project is
-    measured on, under load). Forking is safe here because CUDA is not
-    initialised in the parent and each worker runs one thread, so no OpenMP
-    thread pool is needed after the fork.
-    """
-    if (
-        "fork" in multiprocessing.get_all_start_methods()
-        and not torch.cuda.is_initialized()
-    ):
-        return "fork"
-    return "spawn"
-
-
-# Studies opened in this process, by (configuration, store root): a forked
-# worker finds its parent's here, a spawned one opens its own once.
-_STUDIES: dict[tuple[StudyConfig, str], Study] = {}
-
-
-def _worker_study(config: StudyConfig, store_root: str) -> Study:
-    from funcsim_lib.study import Study
-
-    key = (config, store_root)
-    if key not in _STUDIES:
-        _STUDIES[key] = Study(config, store_root)
-    return _STUDIES[key]
-
-
-def _task_in_worker(config: StudyConfig, store_root: str, task: Task) -> TaskResult:
-    # One thread per process: the processes already share the cores.
-    torch.set_num_threads(1)
-    return run_task(task, _worker_study(config, store_root))
+    return tasks
 
 
 # -- merging --------------------------------------------------------------------

@@ -27,23 +27,25 @@ biases.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from funcsim_lib.landscape.ops import (
+    Workspace,
+    batched_matmul,
+    layer_norm,
+    linear,
+    linear_add_,
+)
 from funcsim_lib.landscape.plane import (
     Plane,
     ScoreAccumulator,
     image_batches,
     to_coefficients,
 )
-
-log = logging.getLogger(__name__)
+from funcsim_lib.landscape.vit_parameters import PointParameters
+from funcsim_lib.landscape.vit_support import unsupported_reason
 
 # Largest precomputed patch embedding (E_0 and one term per axis) kept in
 # memory; beyond it the embedding is computed per point from the weights.
@@ -54,106 +56,6 @@ CPU_ACTIVATION_BYTES = 64 * 2**20
 # Share of free GPU memory one batch of points may take.
 GPU_MEMORY_SHARE = 0.25
 MAX_POINTS_PER_BATCH = 256
-
-
-def unsupported_reason(model: nn.Module) -> str | None:
-    """Return why the fast forward cannot evaluate ``model``, or None if it can.
-
-    It evaluates timm's ``VisionTransformer`` with a class token, class-token
-    pooling and a learned position embedding that includes the class token.
-    The patch embedding must be a convolution whose stride equals its kernel.
-    Every block must be a pre-norm ``Block`` with plain ``Attention`` (no
-    qk-norm, gate or layer scale) and an ``Mlp`` with GELU, and the head one
-    linear layer.
-    """
-    from timm.models.vision_transformer import VisionTransformer
-
-    if type(model) is not VisionTransformer:
-        return f"not a timm VisionTransformer but {type(model).__name__}"
-    checks = _model_checks(model) + _embedding_checks(model.patch_embed)
-    for i, block in enumerate(model.blocks):
-        checks += _block_checks(i, block, model.embed_dim, model.blocks[0])
-    for ok, reason in checks:
-        if not ok:
-            return reason
-    return None
-
-
-def _model_checks(model: nn.Module) -> list[tuple[bool, str]]:
-    return [
-        (model.cls_token is not None, "it has no class token"),
-        (getattr(model, "reg_token", None) is None, "it has register tokens"),
-        (model.num_prefix_tokens == 1, "it has more than one prefix token"),
-        (model.pos_embed is not None, "it has no learned position embedding"),
-        (not model.no_embed_class, "its position embedding skips the class token"),
-        (not model.dynamic_img_size, "it resizes position embeddings"),
-        (model.global_pool == "token", f"it pools by {model.global_pool!r}"),
-        (getattr(model, "attn_pool", None) is None, "it pools by attention"),
-        (isinstance(model.norm_pre, nn.Identity), "it has a pre-norm"),
-        (isinstance(model.fc_norm, nn.Identity), "it has an fc_norm"),
-        (isinstance(model.norm, nn.LayerNorm), "its final norm is not LayerNorm"),
-        (isinstance(model.head, nn.Linear), "its head is not one linear layer"),
-    ]
-
-
-def _embedding_checks(embed: nn.Module) -> list[tuple[bool, str]]:
-    from timm.layers import PatchEmbed
-
-    proj = getattr(embed, "proj", None)
-    plain = (
-        isinstance(proj, nn.Conv2d)
-        and proj.kernel_size == proj.stride
-        and proj.padding == (0, 0)
-        and proj.dilation == (1, 1)
-        and proj.groups == 1
-    )
-    return [
-        (type(embed) is PatchEmbed, "its patch embedding is not PatchEmbed"),
-        (plain, "its patch projection is not a plain non-overlapping Conv2d"),
-        (isinstance(embed.norm, nn.Identity), "its patch embedding is normalised"),
-        (embed.flatten and not embed.dynamic_img_pad, "its patches are not flat"),
-    ]
-
-
-def _block_checks(
-    i: int, block: nn.Module, width: int, first: nn.Module
-) -> list[tuple[bool, str]]:
-    from timm.layers import Mlp
-    from timm.models.vision_transformer import Attention, Block
-
-    kinds = [
-        (type(block) is Block, f"block {i} is not a pre-norm Block"),
-        (type(getattr(block, "attn", None)) is Attention, f"block {i} attention"),
-        (type(getattr(block, "mlp", None)) is Mlp, f"block {i} has another MLP"),
-    ]
-    if not all(ok for ok, _ in kinds):
-        return kinds
-    attn, mlp = block.attn, block.mlp
-    same_heads = (
-        attn.num_heads * attn.head_dim == width
-        and attn.num_heads == first.attn.num_heads
-    )
-    return kinds + [
-        (isinstance(block.ls1, nn.Identity), f"block {i} has layer scale"),
-        (isinstance(block.ls2, nn.Identity), f"block {i} has layer scale"),
-        (isinstance(block.norm1, nn.LayerNorm), f"block {i} norm1 is not LayerNorm"),
-        (isinstance(block.norm2, nn.LayerNorm), f"block {i} norm2 is not LayerNorm"),
-        (isinstance(attn.q_norm, nn.Identity), f"block {i} has qk-norm"),
-        (isinstance(attn.norm, nn.Identity), f"block {i} normalises attention"),
-        (getattr(attn, "gate", None) is None, f"block {i} gates attention"),
-        (same_heads, f"block {i} has another number or width of heads"),
-        (type(mlp.act) is nn.GELU, f"block {i} activation is not GELU"),
-        (isinstance(mlp.norm, nn.Identity), f"block {i} normalises in its MLP"),
-    ]
-
-
-@dataclass(frozen=True)
-class _Slot:
-    """The span of a varying parameter in the flat vector of one point."""
-
-    start: int
-    stop: int
-    shape: tuple[int, ...]
 
 
 class VitEvaluator:
@@ -198,14 +100,21 @@ class VitEvaluator:
         self.dtype = dtype
         self.n_axes = len(plane.axes)
         self._read_structure(model)
-        prepared = self._prepare(plane.to(self.device, dtype))
-        self._split(prepared)
+        self.params = PointParameters(
+            plane.to(self.device, dtype),
+            self.depth,
+            self.n_heads,
+            self.head_width,
+            self.scale,
+            self.n_tokens,
+        )
         self.x = x.to(self.device, dtype)
         self.y = y.to(self.device)
         self.points_per_batch, self.images_per_batch = self._default_sizes(
             points_per_batch, images_per_batch
         )
         self.batches = image_batches(len(self.x), self.images_per_batch)
+        self.workspace = Workspace(dtype, self.device)
         self._patches = self._extract_patches(self.x)
         self._embedding_cache = self._precompute_embedding()
 
@@ -226,108 +135,7 @@ class VitEvaluator:
         self.norm_eps = [(b.norm1.eps, b.norm2.eps) for b in model.blocks]
         self.final_eps = model.norm.eps
         self.gelu = [b.mlp.act.approximate for b in model.blocks]
-
-    def _prepare(self, plane: Plane) -> dict[str, list[torch.Tensor | None]]:
-        """Map the model's parameters to the forward's, for origin and each axis.
-
-        Every map is linear, so applying it to the origin and to each axis
-        gives exactly the mapped parameters of every point of the plane.
-        """
-        vectors = [plane.origin, *plane.axes]
-        prepared: dict[str, list[torch.Tensor | None]] = {}
-
-        def put(key: str, name: str, transform: Callable | None = None) -> None:
-            if name not in plane.origin:
-                prepared[key] = [None] * len(vectors)
-                return
-            tensors = [v[name] for v in vectors]
-            prepared[key] = [transform(t) if transform else t for t in tensors]
-
-        put("patch_w", "patch_embed.proj.weight", lambda w: w.reshape(w.shape[0], -1))
-        put("patch_b", "patch_embed.proj.bias")
-        put("cls", "cls_token", lambda t: t.reshape(-1))
-        put("pos", "pos_embed", lambda t: t.reshape(self.n_tokens, self.width))
-        for i in range(self.depth):
-            block = f"blocks.{i}."
-            last = i == self.depth - 1
-            put(f"{i}.ln1_w", block + "norm1.weight")
-            put(f"{i}.ln1_b", block + "norm1.bias")
-            if last:
-                put(f"{i}.q_w", block + "attn.qkv.weight", self._query_rows)
-                put(f"{i}.q_b", block + "attn.qkv.bias", self._query_rows)
-                put(f"{i}.kv_w", block + "attn.qkv.weight", self._key_value_rows)
-                put(f"{i}.kv_b", block + "attn.qkv.bias", self._key_value_rows)
-            else:
-                put(f"{i}.qkv_w", block + "attn.qkv.weight", self._head_major_rows)
-                put(f"{i}.qkv_b", block + "attn.qkv.bias", self._head_major_rows)
-            for part, name in (
-                ("proj", "attn.proj"),
-                ("ln2", "norm2"),
-                ("fc1", "mlp.fc1"),
-                ("fc2", "mlp.fc2"),
-            ):
-                put(f"{i}.{part}_w", block + name + ".weight")
-                put(f"{i}.{part}_b", block + name + ".bias")
-        for part, name in (("norm", "norm"), ("head", "head")):
-            put(f"{part}_w", name + ".weight")
-            put(f"{part}_b", name + ".bias")
-        return prepared
-
-    def _split_qkv(self, t: torch.Tensor) -> torch.Tensor:
-        # Rows of timm's qkv are (q/k/v, head, head width); the query rows are
-        # scaled here, where timm scales the queries in the forward.
-        rows = t.reshape(3, self.n_heads, self.head_width, *t.shape[1:]).clone()
-        rows[0] *= self.scale
-        return rows
-
-    def _head_major_rows(self, t: torch.Tensor) -> torch.Tensor:
-        return self._split_qkv(t).transpose(0, 1).reshape(t.shape).contiguous()
-
-    def _query_rows(self, t: torch.Tensor) -> torch.Tensor:
-        return self._split_qkv(t)[0].reshape(self.width, *t.shape[1:]).contiguous()
-
-    def _key_value_rows(self, t: torch.Tensor) -> torch.Tensor:
-        rows = self._split_qkv(t)[1:].transpose(0, 1)
-        return rows.reshape(2 * self.width, *t.shape[1:]).contiguous()
-
-    def _split(self, prepared: dict[str, list[torch.Tensor | None]]) -> None:
-        """Keep parameters with a zero direction once; flatten the others."""
-        self.shared: dict[str, torch.Tensor | None] = {}
-        self.slots: dict[str, _Slot] = {}
-        origins, axes = [], [[] for _ in range(self.n_axes)]
-        offset = 0
-        for key, (origin, *directions) in prepared.items():
-            moving = origin is not None and any(
-                bool(torch.count_nonzero(d)) for d in directions
-            )
-            if not moving:
-                self.shared[key] = origin
-                continue
-            numel = origin.numel()
-            self.slots[key] = _Slot(offset, offset + numel, tuple(origin.shape))
-            offset += numel
-            origins.append(origin.reshape(-1))
-            for k, d in enumerate(directions):
-                axes[k].append(d.reshape(-1))
-        empty = torch.zeros(0, device=self.device, dtype=self.dtype)
-        self.origin_flat = torch.cat(origins) if origins else empty
-        self.axes_flat = (
-            torch.stack([torch.cat(a) for a in axes])
-            if origins
-            else torch.zeros(self.n_axes, 0, device=self.device, dtype=self.dtype)
-        )
-
-    def _point_parameters(self, c: torch.Tensor) -> dict[str, torch.Tensor | None]:
-        """Return the forward's parameters of points ``c`` ``(G, n_axes)``.
-
-        Varying ones get a leading ``G`` dimension; each point is computed
-        afresh as origin + c @ axes.
-        """
-        flat = torch.addmm(self.origin_flat, c, self.axes_flat)
-        params = dict(self.shared)
-        for key, slot in self.slots.items():
-            params[key] = flat[:, slot.start : slot.stop].view(-1, *slot.shape)
-        return params
+        self.mlp_widths = [b.mlp.fc1.out_features for b in model.blocks]
 
     # -- sizes ----------------------------------------------------------------
 
@@ -389,7 +197,7 @@ class VitEvaluator:
         exceed ``PATCH_CACHE_BYTES``; the forward then embeds from each point's
         weights.
         """
-        moving = any(key in self.slots for key in ("patch_w", "patch_b", "pos"))
+        moving = any(self.params.moving(key) for key in ("patch_w", "patch_b", "pos"))
         n_terms = 1 + (self.n_axes if moving else 0)
         element = torch.finfo(self.dtype).bits // 8
         size = n_terms * self._patches.shape[0] * len(self.x) * self.width * element
@@ -412,8 +220,8 @@ class VitEvaluator:
         ``(n_patches, n, width)``.
         """
         n_patches, n_images, _ = patches.shape
-        weight, bias = self._term("patch_w", k), self._term("patch_b", k)
-        pos = self._term("pos", k)
+        weight, bias = self.params.term("patch_w", k), self.params.term("patch_b", k)
+        pos = self.params.term("pos", k)
         if weight is None:
             out = torch.zeros(
                 n_patches * n_images, self.width, dtype=self.dtype, device=self.device
@@ -426,14 +234,6 @@ class VitEvaluator:
         if pos is not None:
             out += pos[1:, None, :]
         return out
-
-    def _term(self, key: str, k: int) -> torch.Tensor | None:
-        """Return parameter ``key`` of the origin (k = 0) or of axis k, or None."""
-        if key in self.slots:
-            slot = self.slots[key]
-            source = self.origin_flat if k == 0 else self.axes_flat[k - 1]
-            return source[slot.start : slot.stop].view(slot.shape)
-        return self.shared[key] if k == 0 else None
 
     def _embed_into(self, out: torch.Tensor, params: dict, c: torch.Tensor, batch: int):
         """Write the patch tokens' input into ``out``.
@@ -452,7 +252,7 @@ class VitEvaluator:
         patches = self._patches[:, self.batches[batch]]
         flat = patches.reshape(1, n_patches * n_batch, -1).expand(n_points, -1, -1)
         embedded = linear(flat, params["patch_w"], params["patch_b"])
-        pos = params["pos"] if "pos" in self.slots else params["pos"].unsqueeze(0)
+        pos = params["pos"] if self.params.moving("pos") else params["pos"].unsqueeze(0)
         torch.add(
             embedded.view(n_points, n_patches, n_batch, width),
             pos[:, 1:, None, :],
@@ -472,7 +272,7 @@ class VitEvaluator:
         for start in range(0, len(c_all), self.points_per_batch):
             c = c_all[start : start + self.points_per_batch]
             c = torch.as_tensor(c, dtype=self.dtype, device=self.device)
-            params = self._point_parameters(c)
+            params = self.params.at(c, self.workspace)
             scores = ScoreAccumulator(len(c), len(self.x))
             for batch, images in enumerate(self.batches):
                 logits = self.logits(params, c, batch)
@@ -500,18 +300,11 @@ class VitEvaluator:
 
     def _tokens(self, params, c, batch, n_points, n_batch) -> torch.Tensor:
         """Return the block input ``(G, n_tokens, n_batch, width)``."""
-        x = torch.empty(
-            n_points,
-            self.n_tokens,
-            n_batch,
-            self.width,
-            dtype=self.dtype,
-            device=self.device,
-        )
+        x = self.workspace.get("tokens", n_points, self.n_tokens, n_batch, self.width)
         # Shared parameters have no points axis; give them one of size 1.
         pos, cls = params["pos"], params["cls"]
-        pos = pos if "pos" in self.slots else pos.unsqueeze(0)
-        cls = cls if "cls" in self.slots else cls.unsqueeze(0)
+        pos = pos if self.params.moving("pos") else pos.unsqueeze(0)
+        cls = cls if self.params.moving("cls") else cls.unsqueeze(0)
         self._embed_into(x[:, 1:], params, c, batch)
         x[:, 0] = (cls + pos[:, 0])[:, None, :]
         return x
@@ -519,8 +312,12 @@ class VitEvaluator:
     def _block(self, params: dict, i: int, rows: torch.Tensor, n_batch: int) -> None:
         """Apply block ``i`` to ``rows`` ``(G, n_tokens * n_batch, width)`` in place."""
         eps1, eps2 = self.norm_eps[i]
-        h = layer_norm(rows, params[f"{i}.ln1_w"], params[f"{i}.ln1_b"], eps1)
-        qkv = linear(h, params[f"{i}.qkv_w"], params[f"{i}.qkv_b"])
+        get = self.workspace.get
+        n_points, n_rows, width = rows.shape
+        normed = get("normed", n_points, n_rows, width)
+        h = layer_norm(rows, params[f"{i}.ln1_w"], params[f"{i}.ln1_b"], eps1, normed)
+        qkv = get("qkv", n_points, n_rows, 3 * width)
+        linear(h, params[f"{i}.qkv_w"], params[f"{i}.qkv_b"], qkv)
         attended = self._attention(qkv, n_batch)
         linear_add_(rows, attended, params[f"{i}.proj_w"], params[f"{i}.proj_b"])
         self._mlp_(params, i, rows, eps2)
@@ -541,11 +338,16 @@ class VitEvaluator:
         q = qkv.as_strided(size, stride, base)
         k = qkv.as_strided(size, stride, base + hw)
         v = qkv.as_strided(size, stride, base + 2 * hw)
-        scores = batched_matmul(k, q.transpose(-1, -2))  # (key, query)
+        get = self.workspace.get
+        scores = get("scores", n_points, n_batch * heads, tokens, tokens)
+        batched_matmul(k, q.transpose(-1, -2), scores)  # (key, query)
         weights = torch._softmax(scores, -2, False, out=scores)
-        out = batched_matmul(weights.transpose(-1, -2), v)  # (query, head width)
+        out = get("attention", n_points, n_batch * heads, tokens, hw)
+        batched_matmul(weights.transpose(-1, -2), v, out)  # (query, head width)
         out = out.view(n_points, n_batch, heads, tokens, hw).permute(0, 3, 1, 2, 4)
-        return out.reshape(n_points, tokens * n_batch, width)
+        attended = get("attended", n_points, tokens, n_batch, heads, hw)
+        attended.copy_(out)
+        return attended.view(n_points, tokens * n_batch, width)
 
     def _last_block(self, params, i: int, rows: torch.Tensor, n_batch: int):
         """Apply the last block to the class token; return ``(G, n_batch, width)``."""
@@ -557,9 +359,14 @@ class VitEvaluator:
             self.head_width,
             self.width,
         )
-        h = layer_norm(rows, params[f"{i}.ln1_w"], params[f"{i}.ln1_b"], eps1)
-        kv = linear(h, params[f"{i}.kv_w"], params[f"{i}.kv_b"])
-        query = linear(h[:, :n_batch], params[f"{i}.q_w"], params[f"{i}.q_b"])
+        get = self.workspace.get
+        n_rows = rows.shape[1]
+        normed = get("normed", n_points, n_rows, width)
+        h = layer_norm(rows, params[f"{i}.ln1_w"], params[f"{i}.ln1_b"], eps1, normed)
+        kv = get("kv", n_points, n_rows, 2 * width)
+        linear(h, params[f"{i}.kv_w"], params[f"{i}.kv_b"], kv)
+        query = get("query", n_points, n_batch, width)
+        linear(h[:, :n_batch], params[f"{i}.q_w"], params[f"{i}.q_b"], query)
         size = (n_points, n_batch * heads, tokens, hw)
         stride = (tokens * n_batch * 2 * width, 2 * hw, n_batch * 2 * width, 1)
         base = kv.storage_offset()
@@ -568,85 +375,17 @@ class VitEvaluator:
         q = query.view(n_points, n_batch * heads, 1, hw)
         weights = batched_matmul(q, k.transpose(-1, -2)).softmax(dim=-1)
         attended = batched_matmul(weights, v).view(n_points, n_batch, width)
-        cls = rows[:, :n_batch].clone()
+        cls = get("cls", n_points, n_batch, width)
+        cls.copy_(rows[:, :n_batch])
         linear_add_(cls, attended, params[f"{i}.proj_w"], params[f"{i}.proj_b"])
         self._mlp_(params, i, cls, eps2)
         return cls
 
     def _mlp_(self, params: dict, i: int, rows: torch.Tensor, eps: float) -> None:
-        h = layer_norm(rows, params[f"{i}.ln2_w"], params[f"{i}.ln2_b"], eps)
-        hidden = linear(h, params[f"{i}.fc1_w"], params[f"{i}.fc1_b"])
-        hidden = torch._C._nn.gelu(hidden, approximate=self.gelu[i], out=hidden)
+        n_points, n_rows, width = rows.shape
+        normed = self.workspace.get("normed", n_points, n_rows, width)
+        h = layer_norm(rows, params[f"{i}.ln2_w"], params[f"{i}.ln2_b"], eps, normed)
+        hidden = self.workspace.get("hidden", n_points, n_rows, self.mlp_widths[i])
+        linear(h, params[f"{i}.fc1_w"], params[f"{i}.fc1_b"], hidden)
+        torch._C._nn.gelu(hidden, approximate=self.gelu[i], out=hidden)
         linear_add_(rows, hidden, params[f"{i}.fc2_w"], params[f"{i}.fc2_b"])
-
-
-# -- operations on shared (no G axis) or per-point (leading G axis) parameters
-
-
-def linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """Return ``x @ w.T + b`` for ``x`` ``(G, rows, in)``.
-
-    ``w`` is ``(out, in)`` shared by the points or ``(G, out, in)``; ``b`` is
-    None, ``(out,)`` or ``(G, out)``.
-    """
-    n_points, n_rows, n_in = x.shape
-    if w.dim() == 2:
-        flat = x.reshape(n_points * n_rows, n_in)
-        if b is not None and b.dim() == 1:
-            return torch.addmm(b, flat, w.t()).view(n_points, n_rows, -1)
-        out = (flat @ w.t()).view(n_points, n_rows, -1)
-        return out if b is None else out.add_(b[:, None, :])
-    if b is None:
-        return torch.bmm(x, w.transpose(1, 2))
-    bias = b[:, None, :] if b.dim() == 2 else b
-    return torch.baddbmm(bias, x, w.transpose(1, 2))
-
-
-def linear_add_(
-    out: torch.Tensor, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
-) -> None:
-    """Add ``x @ w.T + b`` to ``out`` ``(G, rows, out)`` in place."""
-    n_points, n_rows, n_in = x.shape
-    if w.dim() == 2 and out.is_contiguous():
-        out.view(n_points * n_rows, -1).addmm_(
-            x.reshape(n_points * n_rows, n_in), w.t()
-        )
-    elif w.dim() == 2:
-        out += (x.reshape(n_points * n_rows, n_in) @ w.t()).view(out.shape)
-    else:
-        out.baddbmm_(x, w.transpose(1, 2))
-    if b is not None:
-        out += b[:, None, :] if b.dim() == 2 else b
-
-
-def layer_norm(
-    x: torch.Tensor, w: torch.Tensor | None, b: torch.Tensor | None, eps: float
-) -> torch.Tensor:
-    """Return LayerNorm over the last axis of ``x`` ``(G, rows, width)``."""
-    width = x.shape[-1]
-    if (w is None or w.dim() == 1) and (b is None or b.dim() == 1):
-        return F.layer_norm(x, (width,), w, b, eps)
-    out = F.layer_norm(x, (width,), None, None, eps)
-    if w is not None:
-        out = out * (w[:, None, :] if w.dim() == 2 else w)
-    if b is not None:
-        out = out + (b[:, None, :] if b.dim() == 2 else b)
-    return out
-
-
-def batched_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Return ``a @ b`` for ``(G, batch, m, k) @ (G, batch, k, n)`` strided views.
-
-    With one point the two leading axes merge into a view, and one batched
-    matmul reads the strided operands directly. Several points on the CPU get
-    one call each, because merging their axes would copy the operands. On a
-    GPU one large call is made; that copy is cheap there (not measured).
-    """
-    if a.shape[0] == 1 or a.device.type != "cpu":
-        return torch.matmul(a, b)
-    out = torch.empty(
-        a.shape[0], a.shape[1], a.shape[2], b.shape[3], dtype=a.dtype, device=a.device
-    )
-    for g in range(a.shape[0]):
-        torch.bmm(a[g], b[g], out=out[g])
-    return out
