@@ -314,8 +314,7 @@ class VitEvaluator:
         eps1, eps2 = self.norm_eps[i]
         get = self.workspace.get
         n_points, n_rows, width = rows.shape
-        normed = get("normed", n_points, n_rows, width)
-        h = layer_norm(rows, params[f"{i}.ln1_w"], params[f"{i}.ln1_b"], eps1, normed)
+        h = layer_norm(rows, params[f"{i}.ln1_w"], params[f"{i}.ln1_b"], eps1)
         qkv = get("qkv", n_points, n_rows, 3 * width)
         linear(h, params[f"{i}.qkv_w"], params[f"{i}.qkv_b"], qkv)
         attended = self._attention(qkv, n_batch)
@@ -361,8 +360,7 @@ class VitEvaluator:
         )
         get = self.workspace.get
         n_rows = rows.shape[1]
-        normed = get("normed", n_points, n_rows, width)
-        h = layer_norm(rows, params[f"{i}.ln1_w"], params[f"{i}.ln1_b"], eps1, normed)
+        h = layer_norm(rows, params[f"{i}.ln1_w"], params[f"{i}.ln1_b"], eps1)
         kv = get("kv", n_points, n_rows, 2 * width)
         linear(h, params[f"{i}.kv_w"], params[f"{i}.kv_b"], kv)
         query = get("query", n_points, n_batch, width)
@@ -383,8 +381,7 @@ class VitEvaluator:
 
     def _mlp_(self, params: dict, i: int, rows: torch.Tensor, eps: float) -> None:
         n_points, n_rows, width = rows.shape
-        normed = self.workspace.get("normed", n_points, n_rows, width)
-        h = layer_norm(rows, params[f"{i}.ln2_w"], params[f"{i}.ln2_b"], eps, normed)
+        h = layer_norm(rows, params[f"{i}.ln2_w"], params[f"{i}.ln2_b"], eps)
         hidden = self.workspace.get("hidden", n_points, n_rows, self.mlp_widths[i])
         linear(h, params[f"{i}.fc1_w"], params[f"{i}.fc1_b"], hidden)
         torch._C._nn.gelu(hidden, approximate=self.gelu[i], out=hidden)
