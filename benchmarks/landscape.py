@@ -3,9 +3,10 @@
 The same grid around the same model, on the whole test set, is evaluated by
 
 (a) this project (``funcsim_lib.landscape``, its batched ViT forward);
-(b) a per-point loop as Li et al.'s ``plot_surface.py`` does it: for every
-    point, each parameter is set to ``w + a * d1 + b * d2`` and the model
-    runs on the test set;
+(b) a per-point loop as Li et al.'s code sets the weights (``set_weights`` in
+    ``net_plotter.py`` of github.com/tomgoldstein/loss-landscape): for every
+    point, each parameter becomes ``w + a * d1 + b * d2`` and the model runs
+    on the test set;
 (c) the PyPI package ``loss-landscapes`` (``random_plane``). It is installed
     into an environment of its own under ``_build/benchmark-env``, never into
     the project's, and runs there in a child process;

@@ -1,10 +1,10 @@
 """Filter-normalised random directions in parameter space (Li et al. 2018).
 
 A *direction* maps every parameter name of a model to a tensor of the same
-shape. Li et al. ("Visualizing the Loss Landscape of Neural Nets", NeurIPS
-2018, section 4) draw it from a Gaussian and rescale each *filter* to the norm
-of the matching filter of the weights, so that the plot does not depend on
-the scale of each layer. Here a filter is a slice along dimension 0 of a
+shape. Li et al. (2018, "Visualizing the Loss Landscape of Neural Nets") draw
+it from a Gaussian and rescale each *filter* to the norm of the matching
+filter of the weights, so that the plot does not depend on the scale of each
+layer. Here a filter is a slice along dimension 0 of a
 tensor with two or more dimensions: an output row of a linear layer, an
 output channel of a convolution.
 
@@ -60,7 +60,8 @@ def random_directions(
     include_1d
         Give one-dimensional parameters (biases, LayerNorm weights) a
         direction too, scaled to the tensor's norm as one filter. By default
-        their direction is zero. (Li et al.'s code copies the weights into the
+        their direction is zero. (Li et al.'s code, ``net_plotter.py`` in
+        github.com/tomgoldstein/loss-landscape, copies the weights into the
         direction instead when it includes them.)
     embed_policy
         How the tokens and position embeddings are normalised: ``"token"``,

@@ -3,8 +3,7 @@
 - ``RandomPlane``: the plane through one run along two filter-normalised
   random directions (Li et al. 2018), ``theta + alpha * d1 + beta * d2``.
 - ``Interpolation``: the line ``theta_a + alpha * (theta_b - theta_a)``
-  through two runs (Goodfellow et al. 2015, "Qualitatively characterizing
-  neural network optimization problems"); ``alpha`` 0 and 1 are the runs.
+  through two runs; ``alpha`` 0 and 1 are the runs.
 - ``ModelPlane``: the plane through three runs, with orthonormal axes from
   Gram-Schmidt: the first points from run 0 to run 1, the second is the part
   of run 0 -> run 2 orthogonal to it. Coordinates are distances in parameter

@@ -2,7 +2,7 @@
 
 A batch of ``G`` points stores activations as ``(G, rows, width)``. A
 parameter with a zero direction is the same at every point and keeps its
-own shape, ``(out, in)`` for a weight; one that moves has a leading points
+own shape, ``(out, in)`` for a weight. One that moves has a leading points
 axis, ``(G, out, in)``. The functions here accept both, and write into a
 given ``out`` tensor where one is passed.
 """
@@ -20,7 +20,7 @@ class Workspace:
     because glibc's allocator may hand such blocks back to the system and get
     new, zeroed pages for the next. After a job had first drawn its
     directions, a digits point on one CPU thread took 31 ms with 5,000 page
-    faults; with the buffers reused it took 17 ms with none (2-core AMD EPYC,
+    faults. With the buffers reused it took 17 ms with none (2-core AMD EPYC,
     torch 2.14).
     """
 

@@ -102,10 +102,10 @@ def compute_surfaces(
     list of dict
         Per job: ``alphas``, ``betas`` (not for lines), ``loss`` and ``error``
         ``(n_alpha, n_beta)`` or ``(n_alpha,)`` for lines, ``key``,
-        ``settings`` (JSON) and ``seconds`` (evaluation time summed over
-        processes). Random planes add ``direction_seed`` and
-        ``direction_cosine``, lines ``distance``, and model planes
-        ``model_coordinates`` ``(3, 2)`` and ``model_runs``.
+        ``settings`` (JSON) and ``seconds``: the evaluation time of the call
+        that finished the grid, summed over processes. Random planes add
+        ``direction_seed`` and ``direction_cosine``, lines ``distance``, and
+        model planes ``model_coordinates`` ``(3, 2)`` and ``model_runs``.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")

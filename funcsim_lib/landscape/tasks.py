@@ -51,6 +51,8 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskResult:
+    """The rows a task computed, and the seconds it took."""
+
     key: str
     rows: tuple[int, ...]
     loss: np.ndarray  # (n_rows, n_beta)

@@ -150,8 +150,8 @@ class VitEvaluator:
     ) -> tuple[int, int]:
         """Return points and images per forward, keeping requested values.
 
-        On the CPU one point at a time was as fast per point as two or four
-        (digits profile, 2-core AMD EPYC), and the images fill
+        On the CPU one point at a time was at least as fast per point as two
+        or four (digits profile, 2-core AMD EPYC), and the images fill
         ``CPU_ACTIVATION_BYTES``. On a GPU the images come first, then as
         many points as ``GPU_MEMORY_SHARE`` of the free memory holds, with
         about eight activations of the widest size alive at once.

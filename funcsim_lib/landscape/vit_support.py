@@ -1,4 +1,4 @@
-"""Which models the batched ViT forward of ``funcsim_lib.landscape.vit`` supports."""
+"""The check of which models the batched ViT forward in ``vit`` can evaluate."""
 
 from __future__ import annotations
 
