@@ -13,6 +13,7 @@ from funcsim_lib.landscape import (
     evaluate_grid,
     evaluate_plane,
     make_evaluator,
+    ops,
     random_directions,
     tensors_fingerprint,
     unsupported_reason,
@@ -276,3 +277,23 @@ def test_gpu_batch_sizes_from_free_memory(digits_like, monkeypatch):
     assert images == 40
     assert points == min(256, int(2**33 * 0.25 / 8 // (per_image * 40)))
     assert evaluator._default_sizes(3, 7) == (3, 7)
+
+
+@pytest.mark.parametrize("n_points", [1, 3])
+def test_batched_matmul_strided_views(n_points):
+    rows = torch.randn(n_points, 17 * 4, 3 * 48)
+    stride = (17 * 4 * 144, 48, 4 * 144, 1)
+    queries = rows.as_strided((n_points, 12, 17, 16), stride)
+    keys = rows.as_strided((n_points, 12, 17, 16), stride, 16)
+    out = torch.empty(n_points, 12, 17, 17)
+    result = ops.batched_matmul(keys, queries.transpose(-1, -2), out)
+    assert result.data_ptr() == out.data_ptr()
+    torch.testing.assert_close(result, keys @ queries.transpose(-1, -2))
+
+
+def test_workspace_reuses_by_name_and_shape():
+    workspace = ops.Workspace(torch.float32, torch.device("cpu"))
+    first = workspace.get("qkv", 2, 3)
+    assert workspace.get("qkv", 2, 3) is first
+    assert workspace.get("qkv", 3, 2) is not first
+    assert workspace.get("hidden", 2, 3) is not first
