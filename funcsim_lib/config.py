@@ -166,12 +166,54 @@ class StudyConfig:
 
 @dataclass(frozen=True)
 class LandscapeConfig:
-    """A loss-landscape grid around a trained model (Li et al. 2018)."""
+    """Loss-landscape grids around trained models (Li et al. 2018).
+
+    The random plane of a run is theta + alpha * d1 + beta * d2, with d1 and d2
+    filter-normalised Gaussian directions; the line between two runs is
+    theta_a + alpha * (theta_b - theta_a); the model plane passes through
+    three runs. Every grid is evaluated on the test set in eval mode.
+    """
 
     n_points: tuple[int, int] = (51, 51)  # (n_alpha, n_beta), both ends included
-    span: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)
+    span: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0)  # a0, a1, b0, b1
     direction_seed: int = 0
     runs: tuple[str, ...] = ("base", "siddo_1", "disdo_1")
+    include_1d: bool = False  # also perturb biases and norm weights
+    embed_policy: str = "token"  # pos_embed, cls_token: "token", "tensor" or "zero"
+    n_inputs: int | None = None  # fixed random subset of the test set; None: all
+    line_points: int = 41  # points on each line between two runs
+    line_span: tuple[float, float] = (-0.5, 1.5)  # alpha range; 0 and 1 are the runs
+    plane_points: tuple[int, int] = (31, 31)  # grid of the plane through three runs
+    plane_margin: float = 0.3  # margin around the three runs, as a share of extent
+
+    def __post_init__(self) -> None:
+        for name in ("n_points", "plane_points"):
+            for n in getattr(self, name):
+                check_at_least(f"landscape.{name}", n, 1)
+        check_at_least("landscape.line_points", self.line_points, 2)
+        check_at_least("landscape.n_inputs", self.n_inputs, 1)
+        a0, a1, b0, b1 = self.span
+        if not (a0 <= a1 and b0 <= b1):
+            raise ValueError(
+                f"landscape.span must be (a0, a1, b0, b1) with a0 <= a1 and b0 <= b1, "
+                f"got {self.span!r}"
+            )
+        if not self.line_span[0] < self.line_span[1]:
+            raise ValueError(
+                "landscape.line_span must be increasing (start, stop), "
+                f"got {self.line_span!r}"
+            )
+        if self.embed_policy not in ("token", "tensor", "zero"):
+            raise ValueError(
+                "landscape.embed_policy must be 'token', 'tensor' or 'zero', "
+                f"got {self.embed_policy!r}"
+            )
+        if not self.plane_margin >= 0:
+            raise ValueError(
+                f"landscape.plane_margin must be >= 0, got {self.plane_margin!r}"
+            )
+        if not self.runs:
+            raise ValueError("landscape.runs must name at least one run, got ()")
 
 
 @dataclass(frozen=True)
