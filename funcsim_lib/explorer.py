@@ -15,14 +15,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
+import plotly.graph_objects as go
 from scipy.special import log_softmax
 
 from funcsim_lib import measures
 from funcsim_lib.figures.outputs import output_pair
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
-
     from funcsim_lib.study import Study
 
 # name -> (function of two logit arrays, what a larger value means)
@@ -162,7 +161,10 @@ class Explorer:
         )
         self.summary = widgets.HTML()
         self.table = widgets.HTML()
-        self.plot = widgets.Output()
+        # A FigureWidget is updated in place. An Output widget redrawn on
+        # every change also works in JupyterLab, but under nbclient (papermill)
+        # its clear_output and display messages could leave a cell waiting.
+        self.plot = go.FigureWidget()
         self.figure: go.Figure | None = None
         self.values: dict[str, float] = {}
         for control in (self.run_a, self.run_b, self.epoch, self.sample):
@@ -189,10 +191,6 @@ class Explorer:
 
     def update(self) -> None:
         """Recompute the figure, the measures and the summary for the controls."""
-        from IPython.display import display
-
-        from funcsim_lib.notebook import PlotlyOutput
-
         a, b = self.selected_logits()
         p_a, p_b = measures.softmax(a)[0], measures.softmax(b)[0]
         target = int(self.labels[self.sample.value])
@@ -217,6 +215,7 @@ class Explorer:
                 f"{html.escape(label)}: {-log_p[target]:.3f}"
             )
         self.summary.value = "<p>" + "<br>".join(lines) + "</p>"
-        self.plot.clear_output(wait=True)
-        with self.plot:
-            display(PlotlyOutput(self.figure))
+        with self.plot.batch_update():
+            self.plot.data = []
+            self.plot.add_traces(list(self.figure.data))
+            self.plot.layout = self.figure.layout

@@ -65,6 +65,16 @@ def test_controls_change_outputs(view):
     assert "epoch 0" in view.figure.layout.title.text
 
 
+def test_displayed_widget_follows_controls(view):
+    view.run_b.value = "disdo_1"
+    view.sample.value = 3
+    assert len(view.plot.data) == 3
+    np.testing.assert_array_equal(view.plot.data[2].y, view.figure.data[2].y)
+    np.testing.assert_array_equal(view.plot.data[0].z, view.figure.data[0].z)
+    assert view.plot.layout.title.text == view.figure.layout.title.text
+    assert view.plot in view.widget.children
+
+
 def test_same_run_twice_is_identical(view):
     view.run_b.value = "base"
     assert view.values["disagreement"] == 0.0
