@@ -14,11 +14,12 @@ import platform
 import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from funcsim_lib.store import package_versions
 
 if TYPE_CHECKING:
     from funcsim_lib.config import StudyConfig
@@ -212,12 +213,7 @@ def _mathjax_version() -> str:
 
 def build_environment() -> dict[str, dict[str, str]]:
     """Return the versions and hardware of the machine running the build."""
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
+    versions = package_versions(PACKAGES)
     versions["mathjax (npm)"] = _mathjax_version()
     hardware = {
         "cpu": _cpu_model(),

@@ -205,9 +205,10 @@ def diff_dicts(stored: Any, requested: Any, prefix: str = "") -> Iterator[str]:
         yield f"{prefix.rstrip('.')}: stored {stored!r}, requested {requested!r}"
 
 
-def package_versions() -> dict[str, str]:
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Return the Python version and the installed version of each package."""
     versions = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
