@@ -6,8 +6,8 @@ for each pair, softmax of both models with ``scipy.special.softmax``, the JS
 divergence with ``scipy.spatial.distance.jensenshannon``, Cohen's kappa with
 ``sklearn.metrics.cohen_kappa_score`` per epoch, and NumPy formulas for the
 rest. The script checks that both give the same values, then prints the
-median time of each, their ratio and the peak memory that each allocates
-beyond the input (traced by ``tracemalloc`` in a separate, untimed pass).
+median time of each, their ratio and how far each raises the peak resident
+memory beyond the input (measured in a fresh process per method, untimed).
 
     .venv/bin/python benchmarks/measures.py                 # the full size
     .venv/bin/python benchmarks/measures.py --epochs 21     # a quick run
@@ -16,9 +16,9 @@ beyond the input (traced by ``tracemalloc`` in a separate, untimed pass).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import time
-import tracemalloc
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
@@ -87,13 +87,52 @@ def timed(function, *args, repeats: int) -> tuple[float, dict]:
     return statistics.median(times), result
 
 
-def traced_peak(function, *args) -> int:
-    tracemalloc.start()
-    try:
-        function(*args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+def _peak() -> int:
+    """Return this process's peak resident memory in bytes.
+
+    ``VmHWM`` belongs to the process's own address space; ``ru_maxrss`` would
+    start from the parent's peak in a spawned process, since Linux keeps it
+    across ``exec``.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line")
+
+
+def _peak_rise(method: str, shape: tuple[int, ...]) -> int:
+    """Run one method in this process and return the rise of the peak memory.
+
+    Random logits of ``shape`` are made first, and a small warm-up call takes
+    one-off allocations (torch's start-up) out of the figure.
+    """
+    logits, labels = make_inputs(shape)
+    small = logits[:, :1, :100]
+    if method == "loop":
+        reference_loop(small, labels[:100])
+        before = _peak()
+        reference_loop(logits, labels)
+    else:
+        engine(small, labels[:100], 1)
+        before = _peak()
+        engine(logits, labels, 1)
+    return _peak() - before
+
+
+def peak_rise(method: str, shape: tuple[int, ...]) -> int:
+    """Return ``_peak_rise`` measured in a fresh process."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_peak_rise, (method, shape))
+
+
+def make_inputs(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal(shape, dtype=np.float32)
+    logits *= 2  # in place, so that no second copy raises the peak memory
+    labels = rng.integers(0, shape[-1], shape[-2])
+    return logits, labels
 
 
 def max_difference(ours: dict, theirs: dict) -> tuple[str, float]:
@@ -116,10 +155,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
 
-    rng = np.random.default_rng(0)
     shape = (args.models, args.epochs, args.inputs, args.classes)
-    logits = rng.standard_normal(shape, dtype=np.float32) * 2
-    labels = rng.integers(0, args.classes, args.inputs)
+    logits, labels = make_inputs(shape)
     print(f"logits {shape} float32, {logits.nbytes / 2**20:.0f} MiB")
 
     loop_time, expected = timed(reference_loop, logits, labels, repeats=args.repeats)
@@ -135,9 +172,9 @@ def main() -> None:
         if difference > 1e-9:
             raise SystemExit(f"the engine differs from the loop by {difference:g}")
 
-    one_pair = logits[:2]
-    loop_peak = traced_peak(reference_loop, one_pair, labels)
-    engine_peak = traced_peak(engine, logits, labels, 1)
+    del logits, expected, got
+    loop_peak = peak_rise("loop", (2, *shape[1:]))
+    engine_peak = peak_rise("engine", shape)
     print(
         f"peak memory beyond the input: loop {loop_peak / 2**20:7.1f} MiB "
         f"(one pair; every pair allocates the same), "

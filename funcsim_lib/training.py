@@ -18,6 +18,7 @@ import os
 import shutil
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from funcsim_lib.store import (
     save_tensors,
     write_json,
 )
+from funcsim_lib.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -194,13 +196,9 @@ def train_run(
     study: StudyConfig, run: RunSpec, data: Dataset, store: StudyStore
 ) -> None:
     """Train ``run`` of ``study`` and write it to ``store``, resuming if possible."""
-    threads = torch.get_num_threads()
-    if study.device == "cpu":
-        torch.set_num_threads(CPU_THREADS_PER_RUN)
-    try:
+    on_cpu = study.device == "cpu"
+    with torch_threads(CPU_THREADS_PER_RUN) if on_cpu else nullcontext():
         _train_run(study, run, data, store)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_run(

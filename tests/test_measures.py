@@ -6,11 +6,16 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy.spatial.distance import jensenshannon
 from scipy.special import softmax as scipy_softmax
 from sklearn.metrics import cohen_kappa_score
 
 from funcsim_lib import measures
+from funcsim_lib.measures import kernels
+from funcsim_lib.measures.outputs import from_logits
 
 
 @pytest.fixture
@@ -84,6 +89,46 @@ def test_jsd_accurate_for_near_identical_float32_rows(step):
     # Rows one float32 step apart differ by about 1e-7 relative, so p - q
     # keeps only about 8 of the 16 digits of the float64 softmax.
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_jsd_mixes_near_identical_and_distant_rows():
+    # One block holds both kinds, so the entropy form and the term-by-term
+    # form are combined sample by sample.
+    rng = np.random.default_rng(5)
+    a = (rng.normal(size=(12, 10)) * 3).astype(np.float32)
+    b = (rng.normal(size=a.shape) * 3).astype(np.float32)
+    b[::2] = a[::2] + np.float32(1e-6) * rng.normal(size=(6, 10)).astype(np.float32)
+    expected = np.mean([mp_jsd_row(a[i], b[i]) for i in range(len(a))])
+    assert float(measures.js_divergence(a, b)) == pytest.approx(expected, rel=1e-10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(np.float64, (2, 6, 5), elements=st.floats(-30, 30)),
+)
+def test_jsd_forms_agree_and_pinsker_bound_holds(logits):
+    a = from_logits(logits[0][None])
+    b = from_logits(logits[1][None])
+    distance = kernels.l2_rows(a.probs, b.probs)
+    terms = kernels.js_divergence_terms(
+        a.rows("log_probs", a.probs.shape, torch.ones(1, 6, dtype=torch.bool)),
+        a.rows("probs", a.probs.shape, torch.ones(1, 6, dtype=torch.bool)),
+        b.rows("log_probs", b.probs.shape, torch.ones(1, 6, dtype=torch.bool)),
+        b.rows("probs", b.probs.shape, torch.ones(1, 6, dtype=torch.bool)),
+    )
+    # The lower bound that decides which samples are recomputed term by term.
+    assert torch.all(terms >= distance.ravel() ** 2 / 8 * (1 - 1e-9) - 1e-300)
+    # The entropy form, on samples above the threshold, agrees to 1e-9.
+    far = terms > kernels.JSD_EXACT_BELOW
+    a.prepare_entropy_terms()
+    b.prepare_entropy_terms()
+    s_log_s = (a.floored_probs + b.floored_probs).log() * (
+        a.floored_probs + b.floored_probs
+    )
+    entropy_form = (a.neg_entropy + b.neg_entropy - s_log_s.sum(-2)) / 2 + math.log(2)
+    np.testing.assert_allclose(
+        entropy_form.ravel()[far].numpy(), terms[far].numpy(), rtol=1e-9
+    )
 
 
 def test_jsd_far_apart_logits_reach_ln2():

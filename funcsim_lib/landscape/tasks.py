@@ -11,9 +11,8 @@ import logging
 import multiprocessing
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from funcsim_lib.landscape.grid import Grid
 from funcsim_lib.landscape.jobs import Job, evaluation_inputs
 from funcsim_lib.landscape.plane import Plane
 from funcsim_lib.store import save_arrays
+from funcsim_lib.threads import torch_threads
 
 if TYPE_CHECKING:
     from funcsim_lib.study import Study
@@ -124,20 +124,14 @@ def run_on_ranks(
     return [r for part in gathered for r in part] if ranks.is_root else []
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
+def one_thread() -> AbstractContextManager[None]:
     """Run the block with one PyTorch CPU thread, then restore the count.
 
     The models are small enough that a second thread mostly waits: on the
     2-core machine this project is measured on, a smoke-model point took
     0.7 ms with one thread and 11 ms with two while other jobs ran.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return torch_threads(1)
 
 
 def start_method() -> str:

@@ -121,6 +121,11 @@ def pairwise_measures(
     if any(m is None for m in chosen):
         raise ValueError("pairwise_measures takes registered measures only")
     n_models = logits.shape[0]
+    if n_models < 2:
+        raise ValueError(
+            "logits must hold at least 2 models to compare, "
+            f"got shape {logits.shape} with {n_models}"
+        )
     pairs = np.array(
         [(i, j) for i in range(n_models) for j in range(i + 1, n_models)], np.int64
     ).reshape(-1, 2)
