@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 from funcsim_lib import measures
@@ -87,6 +88,16 @@ def test_threads_give_identical_results(study_like):
     two = measures.pairwise_measures(logits, labels=labels, chunk_size=7, workers=2)
     for name in one:
         np.testing.assert_array_equal(one[name], two[name])
+
+
+def test_torch_thread_count_is_restored(study_like):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        measures.pairwise_measures(study_like[0], ["js_divergence"], workers=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_blocks_that_split_epochs_equal_whole(study_like):
