@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from funcsim_lib import children
 from funcsim_lib.config import PROFILES
 
 log = logging.getLogger("funcsim_lib")
@@ -230,6 +231,11 @@ def run_notebook(args: argparse.Namespace, overrides: dict | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with children.exit_on_sigterm():
+        return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(message)s",

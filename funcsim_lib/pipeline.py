@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from typing import Any
 import nbformat
 import yaml
 
+from funcsim_lib import children
 from funcsim_lib.notebook import check_values, read_parameters, resolve_parameters
 from funcsim_lib.store import StudyStore
 from funcsim_lib.training import study_runs, train_study
@@ -223,13 +223,19 @@ def execute_notebooks(
             name: pool.submit(run_papermill, source, target, parameters)
             for name, (source, target, _, _, parameters) in jobs.items()
         }
-        for name, future in futures.items():
-            future.result()
-            _, target, key_file, key, _ = jobs[name]
-            hide_injected_parameters(target)
-            key_file.write_text(key)
-            result.fresh.add(name)
-            log.info("%s: executed", name)
+        try:
+            for name, future in futures.items():
+                future.result()
+                _, target, key_file, key, _ = jobs[name]
+                hide_injected_parameters(target)
+                key_file.write_text(key)
+                result.fresh.add(name)
+                log.info("%s: executed", name)
+        except BaseException:
+            # A failed notebook, Ctrl-C or SIGTERM: stop the others before the
+            # pool waits for them.
+            children.stop_all()
+            raise
     return result
 
 
@@ -255,7 +261,7 @@ def run_papermill(source: Path, target: Path, parameters: dict[str, Any]) -> Non
         "-y",
         yaml.safe_dump(parameters, default_flow_style=True),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, env=child_env())
+    result = children.run(command, env=child_env())
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-25:])
         raise RuntimeError(
@@ -362,7 +368,7 @@ def build_site(options: BuildOptions, executed: Executed) -> Path:
     # when only that notebook changed, so any new notebook rebuilds them all.
     if notebooks_changed:
         command.append("--all")
-    result = subprocess.run(command, capture_output=True, text=True, env=child_env())
+    result = children.run(command, env=child_env())
     if result.returncode != 0:
         raise RuntimeError(f"jupyter-book failed:\n{result.stdout}\n{result.stderr}")
     warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
