@@ -151,10 +151,17 @@ def fail(message: str, status: int = 2) -> int:
 
 
 def notebook_path(name: str) -> Path:
-    """Return the source of notebook ``name``, or raise listing the known ones."""
+    """Return the source of notebook ``name``, or raise listing the known ones.
+
+    ``name`` is a notebook's name, or the path of a notebook in the project's
+    ``notebooks`` folder (``notebooks/why.ipynb``).
+    """
+    given = Path(name)
+    if given.suffix == ".ipynb" and given.resolve().parent == NOTEBOOKS_DIR.resolve():
+        name = given.stem
     path = NOTEBOOKS_DIR / f"{name}.ipynb"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.ipynb")))
+    if "/" in name or not path.exists():
+        known = ", ".join(sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")))
         raise ValueError(f"unknown notebook {name!r}; expected one of: {known}")
     return path
 

@@ -18,6 +18,7 @@ that only draws figures starts quickly.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import io
 import json
 import logging
@@ -34,10 +35,13 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from funcsim_lib.config import (
+    EmbeddingConfig,
+    LandscapeConfig,
     Profile,
     StudyConfig,
     coerce,
     get_profile,
+    replace_fields,
     resolve_study,
 )
 
@@ -332,7 +336,120 @@ def check_values(
             errors.append(str(error))
     if errors:
         raise ParameterError("; ".join(errors))
+    check_notebook_values(parameters, values, notebook)
     return dict(values)
+
+
+def check_notebook_values(
+    parameters: Mapping[str, Parameter], values: Mapping[str, Any], notebook: str
+) -> None:
+    """Check the values of a notebook's own parameters before it runs.
+
+    Each check builds from the values what the notebook builds from them
+    (the same library calls), so a value the notebook would reject after
+    opening the study is rejected here, before any work.
+
+    Raises
+    ------
+    ParameterError
+        Naming the notebook, the parameters involved and what is wrong.
+    """
+    merged = {name: p.default for name, p in parameters.items()} | dict(values)
+    workers = merged.get("workers", 1)
+    if workers < 1:
+        raise ParameterError(f"workers must be at least 1, got {workers}")
+    check = NOTEBOOK_CHECKS.get(notebook)
+    if check is None:
+        return
+    involved, function = check
+    config, chosen = resolve_parameters(
+        merged["profile"],
+        merged.get("init_seeds"),
+        merged.get("data_seeds"),
+        merged.get("overrides"),
+    )
+    try:
+        function(merged, config, chosen)
+    except (TypeError, ValueError) as error:
+        shown = ", ".join(f"{name}={merged[name]!r}" for name in involved)
+        raise ParameterError(f"notebook {notebook!r} with {shown}: {error}") from None
+
+
+def landscape_config(
+    chosen: Profile,
+    grid_points: int | None,
+    direction_seed: int,
+    settings: Mapping[str, Any] | None,
+) -> LandscapeConfig:
+    """Return the traditional section's landscape settings.
+
+    The profile's, with ``settings`` (``LandscapeConfig`` fields), the
+    direction seed and ``grid_points`` points on each axis of the random
+    planes.
+    """
+    fields = dict(settings or {}, direction_seed=direction_seed)
+    if grid_points is not None:
+        fields["n_points"] = [grid_points, grid_points]
+    return replace_fields(chosen.landscape, fields)
+
+
+def embedding_config(chosen: Profile, n_inputs: int | None) -> EmbeddingConfig:
+    """Return the qualitative section's embedding settings."""
+    if n_inputs is None:
+        return chosen.embedding
+    return dataclasses.replace(chosen.embedding, n_inputs=n_inputs)
+
+
+def _check_runs(values: Mapping[str, Any], config: StudyConfig, _: Profile) -> None:
+    from funcsim_lib.training import study_runs
+
+    names = [run.name for run in study_runs(config)]
+    for key in ("run_a", "run_b"):
+        if values[key] not in names:
+            raise ValueError(
+                f"{key} must be a run of the study ({', '.join(names)}), "
+                f"got {values[key]!r}"
+            )
+
+
+def _check_intervals(values: Mapping[str, Any], *_: object) -> None:
+    from funcsim_lib.measures.summary import check_interval_settings
+
+    check_interval_settings(
+        values["confidence"], values["n_resamples"], values["bootstrap_seed"]
+    )
+
+
+def _check_equal_loss_pair(values: Mapping[str, Any], *_: object) -> None:
+    from funcsim_lib.explorer import equal_loss_pair
+
+    equal_loss_pair(values["p_true"], values["runner_up"])
+
+
+def _check_landscape(values: Mapping[str, Any], _: object, chosen: Profile) -> None:
+    landscape_config(
+        chosen,
+        values["grid_points"],
+        values["direction_seed"],
+        values["landscape_settings"],
+    )
+
+
+def _check_embedding(values: Mapping[str, Any], _: object, chosen: Profile) -> None:
+    embedding_config(chosen, values["n_inputs"])
+
+
+# Notebook -> (the parameters a check reads, the check).
+NOTEBOOK_CHECKS = {
+    "traditional": (
+        ("grid_points", "direction_seed", "landscape_settings"),
+        _check_landscape,
+    ),
+    "qualitative": (("n_inputs",), _check_embedding),
+    "quantitative": (("confidence", "n_resamples", "bootstrap_seed"), _check_intervals),
+    "why": (("p_true", "runner_up"), _check_equal_loss_pair),
+    "explorer": (("run_a", "run_b"), _check_runs),
+}
 
 
 def resolve_parameters(

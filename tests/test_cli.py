@@ -41,6 +41,28 @@ def test_readme_lists_every_notebooks_parameters():
         (["notebook", "why", "--profile", "mnist"], "invalid choice: 'mnist'"),
         (["notebook", "why", "--set", "train.epochs=x"], "train.epochs must be int"),
         (["params", "nope"], "unknown notebook 'nope'"),
+        (["notebook", "../x"], "expected one of: colophon, explorer"),
+        (
+            ["notebook", "traditional", "--profile", "smoke", "-p", "grid_points", "0"],
+            "notebook 'traditional' with grid_points=0",
+        ),
+        (
+            ["notebook", "qualitative", "--profile", "smoke", "-p", "n_inputs", "0"],
+            "embedding.n_inputs must be at least 1",
+        ),
+        (
+            ["notebook", "quantitative", "-p", "n_resamples", "5"],
+            "n_resamples must be at least 100, got 5",
+        ),
+        (
+            ["notebook", "quantitative", "-p", "bootstrap_seed", "-1"],
+            "seed must be a non-negative int, got -1",
+        ),
+        (["notebook", "why", "-p", "p_true", "1.5"], "with p_true=1.5"),
+        (
+            ["notebook", "explorer", "--profile", "smoke", "-p", "run_a", "nope"],
+            "run_a must be a run of the study (base, siddo_1",
+        ),
     ],
 )
 def test_notebook_rejects_before_running(args, message, capsys, tmp_path):
@@ -80,3 +102,12 @@ def test_notebook_reruns_explorer(tmp_path, capsys, smoke_store_root):
     assert any("application/vnd.jupyter.widget-view+json" in d for d in data)
     values = next(d["text/plain"] for d in data if "JS divergence" in str(d))
     assert "'activation distance'" in values
+
+
+def test_notebook_path_accepts_a_path_in_the_notebooks_folder():
+    from funcsim_lib.cli import NOTEBOOKS_DIR, notebook_path
+
+    assert (
+        notebook_path(str(NOTEBOOKS_DIR / "why.ipynb")) == NOTEBOOKS_DIR / "why.ipynb"
+    )
+    assert notebook_path("why") == NOTEBOOKS_DIR / "why.ipynb"

@@ -218,7 +218,8 @@ def test_against_reference_matches_single_pairs(study_like):
 
 
 def test_pair_values_and_spread():
-    matrices = np.arange(18, dtype=float).reshape(2, 3, 3)
+    upper = np.triu(np.arange(18, dtype=float).reshape(2, 3, 3), k=1)
+    matrices = upper + upper.transpose(0, 2, 1)
     values = measures.pair_values(matrices)
     np.testing.assert_array_equal(values, [[1, 2, 5], [10, 11, 14]])
     mean, low, high = measures.spread(values)
@@ -333,3 +334,23 @@ def test_similarity_margin_sign_follows_kind():
     assert np.all(measures.interval_sign(similarity) == 1)
     with pytest.raises(ValueError, match="kind must be 'distance' or 'similarity'"):
         measures.similarity_margin(far, close, "divergence")
+
+
+def test_pair_values_of_an_asymmetric_measure_take_both_orders():
+    rng = np.random.default_rng(7)
+    matrices = rng.random((2, 4, 4))
+    matrices[:, range(4), range(4)] = 0.0
+    values = measures.pair_values(matrices)
+    assert values.shape == (2, 12)
+    order = [2, 0, 3, 1]
+    shuffled = matrices[:, order][:, :, order]
+    np.testing.assert_allclose(
+        measures.pair_values(shuffled).mean(-1), values.mean(-1), rtol=1e-14
+    )
+
+
+def test_pair_values_of_a_symmetric_measure_count_each_pair_once():
+    rng = np.random.default_rng(8)
+    upper = np.triu(rng.random((2, 4, 4)), k=1)
+    values = measures.pair_values(upper + upper.transpose(0, 2, 1))
+    assert values.shape == (2, 6)

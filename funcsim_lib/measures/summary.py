@@ -27,14 +27,25 @@ class Interval:
 
 
 def pair_values(matrices: np.ndarray) -> np.ndarray:
-    """Return the values of the distinct pairs i < j, ``(n_epochs, n_pairs)``.
+    """Return the values of the pairs of distinct models, ``(n_epochs, n_pairs)``.
 
-    ``matrices`` is ``(n_epochs, n_models, n_models)``, as from ``pairwise``;
-    for an asymmetric measure this is model i against reference j.
+    ``matrices`` is ``(n_epochs, n_models, n_models)``, as from ``pairwise``.
+    Where it is symmetric, each pair counts once (i < j). Where it is not (an
+    asymmetric measure: entry ``[e, i, j]`` is model i against reference j),
+    both orders count, so that the mean does not depend on the order of the
+    models and equals the centre of ``pair_mean_interval``'s bootstrap.
+
+    >>> m = np.array([[[0.0, 1.0], [3.0, 0.0]]])
+    >>> pair_values(m).tolist()
+    [[1.0, 3.0]]
     """
     matrices = _check_matrices("matrices", matrices)
-    upper = np.triu_indices(matrices.shape[-1], k=1)
-    return matrices[:, upper[0], upper[1]]
+    n_models = matrices.shape[-1]
+    if np.array_equal(matrices, matrices.transpose(0, 2, 1), equal_nan=True):
+        rows, cols = np.triu_indices(n_models, k=1)
+    else:
+        rows, cols = np.nonzero(~np.eye(n_models, dtype=bool))
+    return matrices[:, rows, cols]
 
 
 def spread(
@@ -55,13 +66,18 @@ def _check_matrices(name: str, matrices: object) -> np.ndarray:
     return array
 
 
-def _check_settings(method: str, confidence: float, n_resamples: int) -> None:
+def check_interval_settings(
+    confidence: float, n_resamples: int, seed: int, method: str = METHODS[0]
+) -> None:
+    """Raise ``ValueError`` for settings that ``pair_mean_interval`` rejects."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     if n_resamples < 100:
         raise ValueError(f"n_resamples must be at least 100, got {n_resamples}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
 
 
 def _bootstrap_means(
@@ -121,7 +137,7 @@ def pair_mean_interval(
     True
     """
     matrices = _check_matrices("matrices", matrices)
-    _check_settings(method, confidence, n_resamples)
+    check_interval_settings(confidence, n_resamples, seed, method)
     estimate = pair_values(matrices).mean(axis=-1)
     if method == "t-pairs":
         mean, se2, n = _t_parts(pair_values(matrices))
@@ -161,7 +177,7 @@ def pair_mean_difference(
             "matrices_a and matrices_b must have the same number of epochs, "
             f"got {matrices_a.shape} and {matrices_b.shape}"
         )
-    _check_settings(method, confidence, n_resamples)
+    check_interval_settings(confidence, n_resamples, seed, method)
     estimate = pair_values(matrices_a).mean(axis=-1) - pair_values(matrices_b).mean(
         axis=-1
     )
