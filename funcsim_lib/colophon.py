@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from funcsim_lib.store import PACKAGES as STUDY_PACKAGES
 from funcsim_lib.store import package_versions
 
 if TYPE_CHECKING:
@@ -26,13 +27,10 @@ if TYPE_CHECKING:
     from funcsim_lib.study import Study
 
 REPO = Path(__file__).resolve().parent.parent
-# The packages whose versions the page lists, in this order.
+# The packages whose versions the page lists, in this order: those the
+# study's manifest records, then those that build the book.
 PACKAGES = (
-    "torch",
-    "timm",
-    "numpy",
-    "scipy",
-    "scikit-learn",
+    *STUDY_PACKAGES,
     "plotly",
     "papermill",
     "jupyter-book",

@@ -94,3 +94,13 @@ def test_environment_lists_hardware():
     assert environment["versions"]["plotly"] != "not installed"
     assert int(environment["hardware"]["cpu_count"]) >= 1
     assert environment["hardware"]["memory"].endswith("GiB")
+
+
+def test_build_lists_every_package_the_study_records():
+    from funcsim_lib.colophon import build_environment
+    from funcsim_lib.store import PACKAGES, package_versions
+
+    versions = build_environment()["versions"]
+    for name in PACKAGES:
+        assert versions[name] == package_versions((name,))[name]
+        assert versions[name] != "not installed"
