@@ -100,6 +100,26 @@ def disagreement_by_condition(
     }
 
 
+def compare_runs(first: np.ndarray, second: np.ndarray, verb: str) -> str:
+    """Say whether the runs of ``first`` score above those of ``second``.
+
+    ``first`` and ``second`` hold one value per run. Only a gap between the
+    two ranges counts as a difference: with a few runs per condition, no
+    interval is tight enough for a difference of means to mean more.
+
+    >>> compare_runs(np.array([0.05, 0.06]), np.array([0.01, 0.02]), "disagree")
+    'disagree more than'
+    >>> compare_runs(np.array([0.05, 0.06]), np.array([0.055]), "disagree")
+    'disagree about as much as (the ranges over runs overlap)'
+    """
+    first, second = np.asarray(first), np.asarray(second)
+    if first.min() > second.max():
+        return f"{verb} more than"
+    if first.max() < second.min():
+        return f"{verb} less than"
+    return f"{verb} about as much as (the ranges over runs overlap)"
+
+
 def check_runs(logits: np.ndarray, runs: Sequence[str], *needed: str) -> None:
     if logits.ndim != 4 or logits.shape[0] != len(runs):
         raise ValueError(
