@@ -34,10 +34,12 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from funcsim_lib.config import (
+    LandscapeConfig,
     Profile,
     StudyConfig,
     coerce,
     get_profile,
+    replace_fields,
     resolve_study,
 )
 
@@ -359,6 +361,46 @@ def resolve_parameters(
         return resolve_study(profile, **settings), chosen
     except (TypeError, ValueError) as error:
         raise ParameterError(str(error)) from None
+
+
+def landscape_config(
+    profile: str,
+    grid_points: int | None = None,
+    direction_seed: int = 0,
+    landscape_settings: dict[str, Any] | None = None,
+) -> LandscapeConfig:
+    """Return the profile's landscape settings with the traditional notebook's
+    parameters applied.
+
+    ``grid_points`` sets both counts of ``n_points``. Call it before
+    ``open_study``, so that an invalid grid is reported before any training.
+
+    Raises
+    ------
+    ParameterError
+        If a parameter has the wrong type, or the settings they give are
+        invalid; the message names the parameters and the setting.
+    """
+    check_parameter("grid_points", grid_points, int | None)
+    check_parameter("direction_seed", direction_seed, int)
+    check_parameter("landscape_settings", landscape_settings, dict | None)
+    try:
+        base = get_profile(profile).landscape
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+    settings = dict(landscape_settings or {}, direction_seed=direction_seed)
+    given = [f"direction_seed = {direction_seed!r}"]
+    if grid_points is not None:
+        settings["n_points"] = [grid_points, grid_points]
+        given.insert(0, f"grid_points = {grid_points!r} (both counts of n_points)")
+    if landscape_settings:
+        given.append(f"landscape_settings = {landscape_settings!r}")
+    try:
+        return replace_fields(base, settings)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(
+            f"invalid landscape parameters {', '.join(given)}: {error}"
+        ) from None
 
 
 def open_study(
