@@ -11,18 +11,110 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 # Bump when the meaning of stored files changes, so old folders are not reused.
 STORE_FORMAT = 1
 
+# Maximum number of points in one landscape grid. Every point is one pass over
+# the test set, so the bound only catches a mistyped size, such as an extra
+# digit, before any work starts. The default plane has 51 x 51 = 2,601 points.
+MAX_GRID_POINTS = 4_000_000
+# Direction seeds are stored as int64.
+MAX_DIRECTION_SEED = 2**63 - 1
+# A linspace point within this many grid steps of 0 counts as the point 0,
+# because float rounding moves it by a few ulps (np.linspace(-1, 1, 99)[49] is
+# 1.1e-16); Grid.from_config then sets it to exactly 0.
+ORIGIN_TOLERANCE = 1e-9
+
 
 def check_at_least(name: str, value: int | None, minimum: int) -> None:
     if value is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+
+
+def is_int(value: Any) -> bool:
+    """Return whether ``value`` is an int, excluding bool (a subclass of int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """Return whether ``value`` is an int or a float, bool excluded."""
+    return is_int(value) or isinstance(value, float)
+
+
+def check_int(name: str, value: Any, minimum: int) -> None:
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    check_at_least(name, value, minimum)
+
+
+def check_tuple(name: str, value: Any, form: str, kind: type) -> None:
+    """Check that ``value`` is a tuple shaped like ``form``, of ints or reals.
+
+    ``kind`` int takes ints only, ``kind`` float takes ints and floats, as
+    ``coerce`` does. ``form`` is what a reader would write, such as
+    ``(n_alpha, n_beta)``, and its number of commas sets the length.
+    """
+    length = form.count(",") + 1
+    accepts = is_int if kind is int else is_real
+    if (
+        not isinstance(value, tuple)
+        or len(value) != length
+        or not all(accepts(v) for v in value)
+    ):
+        noun = "ints" if kind is int else "numbers"
+        raise TypeError(f"{name} must be a tuple {form} of {noun}, got {value!r}")
+
+
+def check_finite(name: str, values: tuple[float, ...]) -> None:
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be finite, got {values!r}")
+
+
+def check_grid_size(name: str, n_points: tuple[int, ...]) -> None:
+    total = math.prod(n_points)
+    if total > MAX_GRID_POINTS:
+        raise ValueError(
+            f"{name} gives a grid of {total:,} points, more than the maximum of "
+            f"{MAX_GRID_POINTS:,} per grid (each point is one pass over the test "
+            f"set), got {n_points!r}"
+        )
+
+
+def origin_index(n_points: int, start: float, stop: float) -> int | None:
+    """Return the index of 0 in ``np.linspace(start, stop, n_points)``, or None.
+
+    A point within ``ORIGIN_TOLERANCE`` grid steps of 0 counts as 0.
+    """
+    if n_points < 2 or not start <= 0.0 <= stop or start == stop:
+        return None
+    position = -start / (stop - start) * (n_points - 1)
+    index = round(position)
+    if abs(position - index) > ORIGIN_TOLERANCE:
+        return None
+    return index
+
+
+def counts_with_origin(n_points: int, start: float, stop: float) -> list[int]:
+    """Return the counts of at least 3 nearest ``n_points`` that put 0 on the axis.
+
+    0 is a point when ``n_points - 1`` is a multiple of the denominator of
+    ``-start / (stop - start)``: 2 for a span symmetric about 0, so odd counts.
+    The list is empty when no count up to ``MAX_GRID_POINTS`` puts 0 on it.
+    """
+    share = Fraction(-start / (stop - start)).limit_denominator(MAX_GRID_POINTS)
+    step = share.denominator
+    lowest = 1 + math.ceil(2 / step) * step
+    below = 1 + (n_points - 1) // step * step
+    above = max(lowest, below + step)
+    counts = [n for n in (below, above) if 3 <= n <= MAX_GRID_POINTS]
+    return [n for n in counts if origin_index(n, start, stop) is not None]
 
 
 def validate_seeds(name: str, seeds: Any) -> None:
@@ -187,33 +279,123 @@ class LandscapeConfig:
     plane_margin: float = 0.3  # margin around the three runs, as a share of extent
 
     def __post_init__(self) -> None:
-        for name in ("n_points", "plane_points"):
-            for n in getattr(self, name):
-                check_at_least(f"landscape.{name}", n, 1)
-        check_at_least("landscape.line_points", self.line_points, 2)
-        check_at_least("landscape.n_inputs", self.n_inputs, 1)
-        a0, a1, b0, b1 = self.span
-        if not (a0 <= a1 and b0 <= b1):
+        self._check_random_plane()
+        self._check_line()
+        self._check_model_plane()
+        self._check_runs()
+        check_int("landscape.direction_seed", self.direction_seed, 0)
+        if self.direction_seed > MAX_DIRECTION_SEED:
             raise ValueError(
-                f"landscape.span must be (a0, a1, b0, b1) with a0 <= a1 and b0 <= b1, "
-                f"got {self.span!r}"
+                f"landscape.direction_seed must be at most {MAX_DIRECTION_SEED} "
+                f"(it is stored as int64), got {self.direction_seed!r}"
             )
-        if not self.line_span[0] < self.line_span[1]:
-            raise ValueError(
-                "landscape.line_span must be increasing (start, stop), "
-                f"got {self.line_span!r}"
+        if not isinstance(self.include_1d, bool):
+            raise TypeError(
+                f"landscape.include_1d must be a bool, got {self.include_1d!r}"
             )
         if self.embed_policy not in ("token", "tensor", "zero"):
             raise ValueError(
                 "landscape.embed_policy must be 'token', 'tensor' or 'zero', "
                 f"got {self.embed_policy!r}"
             )
-        if not self.plane_margin >= 0:
+        if self.n_inputs is not None:
+            check_int("landscape.n_inputs", self.n_inputs, 1)
+
+    def _set_floats(self, name: str) -> None:
+        """Store a tuple of numbers as floats, so that (-1, 1) and (-1.0, 1.0)
+        give the same settings and the same stored key."""
+        object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+
+    def _check_random_plane(self) -> None:
+        """Check ``n_points`` and ``span``: the trained model must be a grid point."""
+        check_tuple("landscape.n_points", self.n_points, "(n_alpha, n_beta)", int)
+        check_tuple("landscape.span", self.span, "(a0, a1, b0, b1)", float)
+        self._set_floats("span")
+        check_finite("landscape.span", self.span)
+        a0, a1, b0, b1 = self.span
+        if not (a0 <= 0.0 <= a1 and b0 <= 0.0 <= b1 and a0 < a1 and b0 < b1):
             raise ValueError(
-                f"landscape.plane_margin must be >= 0, got {self.plane_margin!r}"
+                "landscape.span must be (a0, a1, b0, b1) with a0 <= 0 <= a1, "
+                "b0 <= 0 <= b1, a0 < a1 and b0 < b1, because the trained model "
+                f"(0, 0) must be a grid point, got {self.span!r}"
+            )
+        check_grid_size("landscape.n_points", self.n_points)
+        for axis, n, start, stop in (
+            ("n_alpha", self.n_points[0], a0, a1),
+            ("n_beta", self.n_points[1], b0, b1),
+        ):
+            if n < 3 or origin_index(n, start, stop) is None:
+                raise ValueError(self._origin_message(axis, n, start, stop))
+
+    def _origin_message(self, axis: str, n: int, start: float, stop: float) -> str:
+        """Return why ``n`` points over [start, stop] are rejected, and a fix."""
+        coordinate = "alpha" if axis == "n_alpha" else "beta"
+        if n < 3:
+            problem = f"{axis} = {n} is fewer than 3"
+        else:
+            problem = (
+                f"{axis} = {n} points over [{start}, {stop}] miss {coordinate} = 0"
+            )
+        counts = counts_with_origin(n, start, stop)
+        if counts:
+            fix = f"use {axis} = " + " or ".join(str(c) for c in counts)
+            if start == -stop:
+                fix += " (a span symmetric about 0 needs an odd count)"
+        else:
+            fix = (
+                f"no count up to {MAX_GRID_POINTS:,} puts 0 on this axis, so choose "
+                "span ends in a simple ratio, such as -1 and 1"
+            )
+        return (
+            "landscape.n_points must have at least 3 points per axis and a point at "
+            f"0 on each, so that the trained model (0, 0) is a grid point. {problem}; "
+            f"{fix}. Got n_points {self.n_points!r} and span {self.span!r}"
+        )
+
+    def _check_line(self) -> None:
+        check_int("landscape.line_points", self.line_points, 2)
+        check_grid_size("landscape.line_points", (self.line_points,))
+        check_tuple("landscape.line_span", self.line_span, "(start, stop)", float)
+        self._set_floats("line_span")
+        check_finite("landscape.line_span", self.line_span)
+        if not self.line_span[0] < self.line_span[1]:
+            raise ValueError(
+                "landscape.line_span must be increasing (start, stop), "
+                f"got {self.line_span!r}"
+            )
+
+    def _check_model_plane(self) -> None:
+        form = "(n_alpha, n_beta)"
+        check_tuple("landscape.plane_points", self.plane_points, form, int)
+        if min(self.plane_points) < 2:
+            raise ValueError(
+                "landscape.plane_points must be at least 2 per axis, "
+                f"got {self.plane_points!r}"
+            )
+        check_grid_size("landscape.plane_points", self.plane_points)
+        if not is_real(self.plane_margin):
+            raise TypeError(
+                f"landscape.plane_margin must be a number, got {self.plane_margin!r}"
+            )
+        object.__setattr__(self, "plane_margin", float(self.plane_margin))
+        if not (math.isfinite(self.plane_margin) and self.plane_margin >= 0):
+            raise ValueError(
+                "landscape.plane_margin must be finite and >= 0, "
+                f"got {self.plane_margin!r}"
+            )
+
+    def _check_runs(self) -> None:
+        if not isinstance(self.runs, tuple) or not all(
+            isinstance(r, str) for r in self.runs
+        ):
+            raise TypeError(
+                "landscape.runs must be a tuple of run names such as "
+                f"('base', 'siddo_1'), got {self.runs!r}"
             )
         if not self.runs:
             raise ValueError("landscape.runs must name at least one run, got ()")
+        if len(set(self.runs)) != len(self.runs):
+            raise ValueError(f"landscape.runs must be distinct, got {self.runs!r}")
 
 
 @dataclass(frozen=True)

@@ -370,27 +370,11 @@ def check_notebook_values(
     )
     try:
         function(merged, config, chosen)
+    except ParameterError:
+        raise
     except (TypeError, ValueError) as error:
         shown = ", ".join(f"{name}={merged[name]!r}" for name in involved)
         raise ParameterError(f"notebook {notebook!r} with {shown}: {error}") from None
-
-
-def landscape_config(
-    chosen: Profile,
-    grid_points: int | None,
-    direction_seed: int,
-    settings: Mapping[str, Any] | None,
-) -> LandscapeConfig:
-    """Return the traditional section's landscape settings.
-
-    The profile's, with ``settings`` (``LandscapeConfig`` fields), the
-    direction seed and ``grid_points`` points on each axis of the random
-    planes.
-    """
-    fields = dict(settings or {}, direction_seed=direction_seed)
-    if grid_points is not None:
-        fields["n_points"] = [grid_points, grid_points]
-    return replace_fields(chosen.landscape, fields)
 
 
 def embedding_config(chosen: Profile, n_inputs: int | None) -> EmbeddingConfig:
@@ -426,9 +410,9 @@ def _check_equal_loss_pair(values: Mapping[str, Any], *_: object) -> None:
     equal_loss_pair(values["p_true"], values["runner_up"])
 
 
-def _check_landscape(values: Mapping[str, Any], _: object, chosen: Profile) -> None:
+def _check_landscape(values: Mapping[str, Any], *_: object) -> None:
     landscape_config(
-        chosen,
+        values["profile"],
         values["grid_points"],
         values["direction_seed"],
         values["landscape_settings"],
@@ -476,6 +460,46 @@ def resolve_parameters(
         return resolve_study(profile, **settings), chosen
     except (TypeError, ValueError) as error:
         raise ParameterError(str(error)) from None
+
+
+def landscape_config(
+    profile: str,
+    grid_points: int | None = None,
+    direction_seed: int = 0,
+    landscape_settings: dict[str, Any] | None = None,
+) -> LandscapeConfig:
+    """Return the profile's landscape settings with the traditional notebook's
+    parameters applied.
+
+    ``grid_points`` sets both counts of ``n_points``. Call it before
+    ``open_study``, so that an invalid grid is reported before any training.
+
+    Raises
+    ------
+    ParameterError
+        If a parameter has the wrong type, or the settings they give are
+        invalid; the message names the parameters and the setting.
+    """
+    check_parameter("grid_points", grid_points, int | None)
+    check_parameter("direction_seed", direction_seed, int)
+    check_parameter("landscape_settings", landscape_settings, dict | None)
+    try:
+        base = get_profile(profile).landscape
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+    settings = dict(landscape_settings or {}, direction_seed=direction_seed)
+    given = [f"direction_seed = {direction_seed!r}"]
+    if grid_points is not None:
+        settings["n_points"] = [grid_points, grid_points]
+        given.insert(0, f"grid_points = {grid_points!r} (both counts of n_points)")
+    if landscape_settings:
+        given.append(f"landscape_settings = {landscape_settings!r}")
+    try:
+        return replace_fields(base, settings)
+    except (TypeError, ValueError) as error:
+        raise ParameterError(
+            f"invalid landscape parameters {', '.join(given)}: {error}"
+        ) from None
 
 
 def open_study(

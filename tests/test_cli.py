@@ -44,7 +44,7 @@ def test_readme_lists_every_notebooks_parameters():
         (["notebook", "../x"], "expected one of: colophon, explorer"),
         (
             ["notebook", "traditional", "--profile", "smoke", "-p", "grid_points", "0"],
-            "notebook 'traditional' with grid_points=0",
+            "invalid landscape parameters grid_points = 0",
         ),
         (
             ["notebook", "qualitative", "--profile", "smoke", "-p", "n_inputs", "0"],

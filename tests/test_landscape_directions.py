@@ -152,6 +152,26 @@ def test_grid_contains_origin():
     assert grid.alphas[-1] == 1.0
 
 
+@pytest.mark.parametrize(
+    "n_points, span, origin",
+    [
+        ((99, 197), (-1.0, 1.0, -1.0, 1.0), (49, 98)),
+        ((11, 5), (-0.3, 0.7, -2.0, 2.0), (3, 2)),
+        ((3, 4), (0.0, 1.0, -1.0, 2.0), (0, 1)),
+    ],
+)
+def test_grid_origin_exact_after_rounding(n_points, span, origin):
+    # np.linspace(-1, 1, 99)[49] is 1.1e-16, not 0.
+    grid = Grid.from_config(LandscapeConfig(n_points=n_points, span=span))
+    assert grid.index_of_origin() == origin
+    assert grid.alphas[origin[0]] == 0.0
+    assert grid.betas[origin[1]] == 0.0
+    expected_alphas = np.linspace(*span[:2], n_points[0])
+    np.testing.assert_allclose(grid.alphas, expected_alphas, rtol=0, atol=1e-15)
+    expected_betas = np.linspace(*span[2:], n_points[1])
+    np.testing.assert_allclose(grid.betas, expected_betas, rtol=0, atol=1e-15)
+
+
 def test_grid_without_origin():
     grid = Grid.from_span((4, 4), (-1.0, 1.0, -1.0, 1.0))
     assert grid.index_of_origin() is None

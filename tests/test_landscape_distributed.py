@@ -17,7 +17,7 @@ from funcsim_lib.landscape import compute_section, tasks
 from funcsim_lib.study import Study
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = LandscapeConfig(n_points=(5, 4), line_points=5, plane_points=(4, 3))
+CONFIG = LandscapeConfig(n_points=(5, 3), line_points=5, plane_points=(4, 3))
 TIMEOUT_S = 300
 
 
@@ -41,7 +41,7 @@ def run_torchrun(store: Path) -> subprocess.CompletedProcess:
         "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
         "-m", "funcsim_lib.landscape", "--profile", "smoke", "--store", str(store),
         "--section", "--quiet",
-        "--landscape", "n_points=[5, 4]",
+        "--landscape", "n_points=[5, 3]",
         "--landscape", "line_points=5",
         "--landscape", "plane_points=[4, 3]",
     ]  # fmt: skip

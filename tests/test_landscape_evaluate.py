@@ -178,7 +178,7 @@ def test_caller_model_unchanged(smoke_study, method):
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     data = smoke_study.data
     d1, d2 = random_directions(model, seed=0, include_1d=True)
-    grid = Grid.from_config(LandscapeConfig(n_points=(3, 2)))
+    grid = Grid.from_config(LandscapeConfig(n_points=(3, 5)))
     evaluate_grid(model, data.test_x, data.test_y, d1, d2, grid, method=method)
     assert model.training
     assert all(m.training for m in model.modules())

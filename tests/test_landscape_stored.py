@@ -26,7 +26,7 @@ from funcsim_lib.store import load_arrays, save_arrays, save_tensors
 from funcsim_lib.study import Study
 
 SMALL = LandscapeConfig(
-    n_points=(5, 4),
+    n_points=(5, 3),
     line_points=5,
     plane_points=(4, 3),
     runs=("base", "siddo_1", "disdo_1"),
@@ -65,7 +65,7 @@ def test_stored_and_reused(study, monkeypatch):
     seen = count_rows(monkeypatch)
     second = compute_landscapes(study, SMALL)
     assert seen == []
-    assert first["base"]["loss"].shape == (5, 4)
+    assert first["base"]["loss"].shape == (5, 3)
     for run in SMALL.runs:
         np.testing.assert_array_equal(first[run]["loss"], second[run]["loss"])
         np.testing.assert_array_equal(first[run]["error"], second[run]["error"])
@@ -75,7 +75,7 @@ def test_stored_fields(study):
     grid = compute_landscapes(study, SMALL)["base"]
     settings = json.loads(str(grid["settings"]))
     assert settings["direction_seed"] == SMALL.direction_seed
-    assert settings["n_points"] == [5, 4]
+    assert settings["n_points"] == [5, 3]
     assert settings["weights_sha256"].keys() == {"base"}
     assert int(grid["direction_seed"]) == SMALL.direction_seed
     assert abs(float(grid["direction_cosine"])) < 0.2

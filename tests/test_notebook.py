@@ -11,6 +11,7 @@ from funcsim_lib.notebook import (
     PlotlyOutput,
     check_parameters,
     check_values,
+    landscape_config,
     read_parameters,
     resolve_parameters,
     show,
@@ -42,6 +43,32 @@ def test_parameters_resolve_to_study():
     assert study.init_seeds == (4, 5, 6)
     assert study.train.epochs == 1
     assert profile.landscape.n_points == (5, 5)
+
+
+def test_landscape_config_applies_grid_points():
+    config = landscape_config("smoke", 7, 3, {"runs": ["base", "siddo_1"]})
+    assert config.n_points == (7, 7)
+    assert config.direction_seed == 3
+    assert config.runs == ("base", "siddo_1")
+    assert landscape_config("smoke").n_points == (5, 5)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("smoke", 4), r"grid_points = 4 \(both counts of n_points\)"),
+        (("smoke", 4), r"so that the trained model \(0, 0\) is a grid point"),
+        (("smoke", 4), r"use n_alpha = 3 or 5"),
+        (("smoke", 1), r"grid_points = 1 .* fewer than 3"),
+        (("smoke", "5"), r"parameter 'grid_points' must be int \| None, got '5'"),
+        (("smoke", None, -1), r"direction_seed = -1: .* at least 0"),
+        (("smoke", None, 0, {"span": [-1, 2, -1, 1]}), r"landscape_settings = .*span"),
+        (("mnist", 5), r"^unknown profile 'mnist'"),
+    ],
+)
+def test_landscape_config_rejects_invalid(args, message):
+    with pytest.raises(ParameterError, match=message):
+        landscape_config(*args)
 
 
 def test_show_gives_html_without_plotly_js_and_json():

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from funcsim_lib.config import LandscapeConfig
+from funcsim_lib.config import LandscapeConfig, origin_index
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,9 @@ class Grid:
     ) -> Grid:
         """Build an inclusive grid: ``n_points`` values from each start to stop.
 
-        An odd number of points over a span symmetric around zero puts 0
-        exactly on the axis, so the trained model is a grid point.
+        The grid contains 0 only where ``n_points - 1`` steps reach it, and
+        float rounding can still move it by a few ulps. ``from_config`` builds
+        the random plane, whose origin must be a grid point.
 
         >>> Grid.from_span((5, 3), (-1.0, 1.0, -1.0, 1.0)).betas
         array([-1.,  0.,  1.])
@@ -50,8 +51,23 @@ class Grid:
 
     @classmethod
     def from_config(cls, config: LandscapeConfig) -> Grid:
-        """Build the random-plane grid that ``config`` describes."""
-        return cls.from_span(config.n_points, config.span)
+        """Build the random-plane grid that ``config`` describes.
+
+        ``LandscapeConfig`` only accepts counts that put 0 on both axes, to
+        within rounding. That point is set to exactly 0 here, so that the
+        trained model itself is evaluated and ``index_of_origin`` finds it.
+        """
+        grid = cls.from_span(config.n_points, config.span)
+        a0, a1, b0, b1 = config.span
+        for values, start, stop in ((grid.alphas, a0, a1), (grid.betas, b0, b1)):
+            index = origin_index(len(values), start, stop)
+            if index is None:
+                raise ValueError(
+                    f"the grid of {config.n_points!r} points over {config.span!r} "
+                    "has no point at 0, so the trained model is not on it"
+                )
+            values[index] = 0.0
+        return grid
 
     @property
     def shape(self) -> tuple[int, int]:
