@@ -80,3 +80,25 @@ def test_notebook_reruns_explorer(tmp_path, capsys, smoke_store_root):
     assert any("application/vnd.jupyter.widget-view+json" in d for d in data)
     values = next(d["text/plain"] for d in data if "JS divergence" in str(d))
     assert "'activation distance'" in values
+
+
+def test_train_rejects_store_that_is_a_file(tmp_path, capsys):
+    store = tmp_path / "store"
+    store.write_text("")
+    status = main(["-q", "train", "--profile", "smoke", "--store", str(store)])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert f"funcsim: error: cannot create the study folder {store}/smoke-" in err
+    assert f"{store} is a file, not a folder" in err
+
+
+def test_train_rejects_runs_without_manifest(tmp_path, capsys, smoke_config):
+    folder = tmp_path / f"smoke-{smoke_config.config_hash()}"
+    (folder / "runs" / "base").mkdir(parents=True)
+    (folder / "runs" / "base" / "run.json").write_text("{}")
+    status = main(["-q", "train", "--profile", "smoke", "--store", str(tmp_path)])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert f"funcsim: error: {folder} contains stored data (runs)" in err
+    assert "Move the folder away or delete it" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["runs"]
