@@ -179,11 +179,22 @@ def _load_image_folders(root: Path):
 
 
 def _read_rgb(path: str) -> np.ndarray:
-    """Return an image file as uint8 ``(3, height, width)``."""
+    """Return an image file as uint8 ``(3, height, width)``.
+
+    ImageFolder picks files by their extension only, so a file named
+    ``.jpg`` that is not an image reaches this point. PIL raises ``OSError``
+    for it (``UnidentifiedImageError``) and for a cut-short image.
+    """
     from PIL import Image
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+    except OSError as error:
+        raise ValueError(
+            f"cannot read {path} as an image: {error}. The class folders under "
+            "data.root must contain image files only; move or delete this file."
+        ) from error
 
 
 def augment(

@@ -31,9 +31,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from funcsim_lib.config import STORE_FORMAT, StudyConfig
+from funcsim_lib.store_checks import (
+    StoreError,
+    check_safetensors,
+    json_type_name,
+    read_json,
+    read_npy_header,
+)
 
 PACKAGES = (
     "torch",
@@ -46,7 +54,7 @@ PACKAGES = (
 )
 
 
-class StoreMismatchError(ValueError):
+class StoreMismatchError(StoreError):
     """A study folder holds a different configuration from the one requested."""
 
 
@@ -59,19 +67,25 @@ class StudyStore:
 
     Opening creates the folder and its manifest, or checks that an existing
     manifest describes exactly ``study`` and raises ``StoreMismatchError``
-    listing the differences otherwise.
+    listing the differences otherwise. A folder that already contains data
+    but no manifest raises ``StoreError``, because nothing could show which
+    configuration its runs were trained with.
     """
 
     def __init__(self, root: str | os.PathLike, study: StudyConfig) -> None:
         self.root = Path(root)
         self.study = study
         self.path = self.root / study_folder_name(study)
+        # Runs whose files passed _check_run. The check reads headers only,
+        # but a notebook loads the same run many times.
+        self._checked_runs: set[str] = set()
         manifest_path = self.path / "manifest.json"
         if manifest_path.exists():
-            self.manifest = read_json(manifest_path)
+            self.manifest = read_manifest(manifest_path)
             check_manifest(self.manifest, study, manifest_path)
         else:
-            self.path.mkdir(parents=True, exist_ok=True)
+            reject_data_without_manifest(self.path)
+            make_folder(self.path)
             self.manifest = build_manifest(study)
             write_json(manifest_path, self.manifest)
 
@@ -81,7 +95,19 @@ class StudyStore:
         return self.path / "runs" / run
 
     def has_run(self, run: str) -> bool:
-        return (self.run_path(run) / "run.json").exists()
+        """Return whether ``run`` is finished and its files are whole.
+
+        A run without ``run.json`` is unfinished and may be trained again. A run
+        with it raises ``StoreError`` when another of its files is missing or
+        damaged, or when its files describe another number of epochs, so a
+        damaged run is neither reused nor silently overwritten.
+        """
+        if not (self.run_path(run) / "run.json").exists():
+            return False
+        if run not in self._checked_runs:
+            self._check_run(run)
+            self._checked_runs.add(run)
+        return True
 
     def write_run(
         self,
@@ -125,16 +151,17 @@ class StudyStore:
         """Return the final weights of ``run``, or those after ``epoch``."""
         self._require_run(run)
         if epoch is None:
-            return load_file(self.run_path(run) / "weights.safetensors")
+            return load_tensors(self.run_path(run) / "weights.safetensors")
         path = self.epoch_weights_path(run, epoch)
         if not path.exists():
             raise FileNotFoundError(
                 f"no weights for epoch {epoch} of run {run!r} at {path}; per-epoch "
                 "weights are stored when train.save_epoch_weights is true"
             )
-        return load_file(path)
+        return load_tensors(path)
 
     def completed_runs(self) -> list[str]:
+        """Return the runs that have a ``run.json``; ``has_run`` checks their files."""
         runs = self.path / "runs"
         if not runs.is_dir():
             return []
@@ -149,6 +176,64 @@ class StudyStore:
                 f"{self.study.profile}`"
             )
 
+    def _check_run(self, run: str) -> None:
+        """Raise ``StoreError`` naming the first unusable file of finished ``run``."""
+        folder = self.run_path(run)
+        try:
+            self._check_run_records(folder)
+            self._check_run_logits(folder / "logits.npy")
+            check_safetensors(folder / "weights.safetensors")
+            if self.study.train.save_epoch_weights:
+                for epoch in range(self.study.train.epochs + 1):
+                    check_safetensors(self.epoch_weights_path(run, epoch))
+        except StoreError as error:
+            raise StoreError(
+                f"run {run!r} has a run.json but cannot be used: {error}. Delete "
+                f"{folder} and train the study again to train this run anew."
+            ) from error
+
+    def _check_run_records(self, folder: Path) -> None:
+        """Check that run.json and log.json record ``train.epochs`` epochs."""
+        epochs = self.study.train.epochs
+        info_path = folder / "run.json"
+        recorded = final_epoch(read_json(info_path), info_path)
+        if recorded != epochs:
+            raise StoreError(
+                f"{info_path} records {recorded} epochs, but train.epochs is {epochs}"
+            )
+        log_path = folder / "log.json"
+        log = read_json(log_path)
+        if not isinstance(log, list):
+            raise StoreError(
+                f"{log_path} must be a JSON array of epoch records, found a JSON "
+                f"{json_type_name(log)}"
+            )
+        if len(log) != epochs + 1:
+            raise StoreError(
+                f"{log_path} contains {len(log)} epoch records, expected "
+                f"{epochs + 1} (epochs 0 to {epochs})"
+            )
+
+    def _check_run_logits(self, path: Path) -> None:
+        """Check the logits' shape and dtype against the configuration."""
+        epochs = self.study.train.epochs
+        n_test = self.study.data.n_test
+        n_classes = self.study.model.num_classes
+        shape, dtype = read_npy_header(path)
+        matches = (
+            len(shape) == 3
+            and shape[0] == epochs + 1
+            and shape[2] == n_classes
+            and (n_test is None or shape[1] == n_test)
+            and dtype == np.float32
+        )
+        if not matches:
+            expected = f"({epochs + 1}, {n_test or 'n_test'}, {n_classes})"
+            raise StoreError(
+                f"{path} contains a {dtype} array of shape {shape}, expected float32 "
+                f"of shape {expected} for train.epochs={epochs}"
+            )
+
     # -- study-level arrays and derived analyses -------------------------
 
     def save_test_labels(self, labels: np.ndarray) -> None:
@@ -159,6 +244,75 @@ class StudyStore:
 
     def analysis_path(self, *parts: str) -> Path:
         return self.path.joinpath("analyses", *parts)
+
+
+# -- opening a study folder ------------------------------------------------
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read a study's manifest, naming the file and the fix when it is unusable."""
+    fix = (
+        f"Restore {path.name} from a copy, or move {path.parent} away or delete "
+        "it to train this configuration there."
+    )
+    try:
+        manifest = read_json(path)
+    except StoreError as error:
+        raise StoreError(f"{error}. {fix}") from error
+    if not isinstance(manifest, dict):
+        raise StoreError(
+            f"{path} must be a JSON object describing the study, found a JSON "
+            f"{json_type_name(manifest)}: {json.dumps(manifest)[:80]}. {fix}"
+        )
+    return manifest
+
+
+def reject_data_without_manifest(folder: Path) -> None:
+    """Raise ``StoreError`` when ``folder`` contains stored data but no manifest.
+
+    Adopting such a folder would serve its runs under a configuration they
+    may not have been trained with. Hidden entries are temporaries of an
+    interrupted write and do not count.
+    """
+    if not folder.is_dir():
+        return
+    entries = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    if entries:
+        raise StoreError(
+            f"{folder} contains stored data ({', '.join(entries)}) but no "
+            "manifest.json, so its runs cannot be checked against the requested "
+            "configuration. Move the folder away or delete it, then run again to "
+            "train this configuration there."
+        )
+
+
+def make_folder(path: Path) -> None:
+    """Create ``path`` with its parents, naming the file that blocks it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        blocking = first_file_on(path) or path
+        raise StoreError(
+            f"cannot create the study folder {path}: {blocking} is a file, not a "
+            "folder. Use a folder as the run store (--store), or move the file away."
+        ) from error
+
+
+def first_file_on(path: Path) -> Path | None:
+    """Return the first of ``path``'s parents, or ``path``, that is not a folder."""
+    for candidate in (*reversed(path.parents), path):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return None
+
+
+def final_epoch(info: Any, path: Path) -> int:
+    """Return the epoch of the final record in a run's ``run.json``."""
+    final = info.get("final") if isinstance(info, dict) else None
+    epoch = final.get("epoch") if isinstance(final, dict) else None
+    if not isinstance(epoch, int) or isinstance(epoch, bool):
+        raise StoreError(f"{path} has no integer final.epoch")
+    return epoch
 
 
 # -- manifest ---------------------------------------------------------------
@@ -272,10 +426,6 @@ def write_json(path: Path, obj: Any) -> None:
     replace_into_place(tmp, path)
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
-
-
 def save_array(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(path)
@@ -285,7 +435,10 @@ def save_array(path: Path, array: np.ndarray) -> None:
 
 
 def load_array(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as error:
+        raise StoreError(f"{path} is not a readable .npy array: {error}") from error
 
 
 def save_arrays(path: Path, **arrays: np.ndarray) -> None:
@@ -300,6 +453,17 @@ def save_arrays(path: Path, **arrays: np.ndarray) -> None:
 def load_arrays(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(path)
+    except FileNotFoundError:
+        raise StoreError(f"{path} is missing") from None
+    except (OSError, SafetensorError) as error:
+        raise StoreError(
+            f"{path} is not a readable safetensors file: {error}"
+        ) from error
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:

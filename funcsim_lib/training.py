@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
 from funcsim_lib.config import StudyConfig, TrainConfig
@@ -33,6 +32,8 @@ from funcsim_lib.data import Dataset, augment, load_dataset
 from funcsim_lib.models import build_model, count_parameters, state_for_storage
 from funcsim_lib.store import (
     StudyStore,
+    load_array,
+    load_tensors,
     read_json,
     save_array,
     save_tensors,
@@ -306,7 +307,7 @@ def load_resume(
     if not (folder / "progress.json").exists():
         return None
     records = read_json(folder / "progress.json")["records"]
-    tensors = load_file(folder / "state.safetensors")
+    tensors = load_tensors(folder / "state.safetensors")
     device = next(model.parameters()).device
     model.load_state_dict(
         {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
@@ -326,7 +327,7 @@ def load_resume(
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(steps):
             scheduler.step()
-    logits = np.load(folder / "logits.npy", allow_pickle=False)
+    logits = load_array(folder / "logits.npy")
     history = [torch.from_numpy(epoch.copy()) for epoch in logits]
     if len(history) != len(records):
         return None

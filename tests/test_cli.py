@@ -111,3 +111,25 @@ def test_notebook_path_accepts_a_path_in_the_notebooks_folder():
         notebook_path(str(NOTEBOOKS_DIR / "why.ipynb")) == NOTEBOOKS_DIR / "why.ipynb"
     )
     assert notebook_path("why") == NOTEBOOKS_DIR / "why.ipynb"
+
+
+def test_train_rejects_store_that_is_a_file(tmp_path, capsys):
+    store = tmp_path / "store"
+    store.write_text("")
+    status = main(["-q", "train", "--profile", "smoke", "--store", str(store)])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert f"funcsim: error: cannot create the study folder {store}/smoke-" in err
+    assert f"{store} is a file, not a folder" in err
+
+
+def test_train_rejects_runs_without_manifest(tmp_path, capsys, smoke_config):
+    folder = tmp_path / f"smoke-{smoke_config.config_hash()}"
+    (folder / "runs" / "base").mkdir(parents=True)
+    (folder / "runs" / "base" / "run.json").write_text("{}")
+    status = main(["-q", "train", "--profile", "smoke", "--store", str(tmp_path)])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert f"funcsim: error: {folder} contains stored data (runs)" in err
+    assert "Move the folder away or delete it" in err
+    assert sorted(p.name for p in folder.iterdir()) == ["runs"]

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from funcsim_lib.config import DataConfig
-from funcsim_lib.data import augment, load_dataset
+from funcsim_lib.data import CIFAR10_CLASSES, augment, load_dataset
 
 
 def test_digits_split_fixed_and_stratified():
@@ -70,3 +70,22 @@ def test_augment_crop_is_a_shift_of_the_padded_image():
 def test_augment_off_returns_input():
     x = torch.randn(2, 1, 8, 8)
     assert augment(x, torch.Generator(), 0, False) is x
+
+
+def test_non_image_in_class_folder_named(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for name in CIFAR10_CLASSES:
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(2):
+                Image.new("RGB", (32, 32), (i, 0, 0)).save(folder / f"{i}.png")
+    bogus = tmp_path / "train" / "cat" / "notes.jpg"
+    bogus.write_text("not an image")
+    config = DataConfig(name="cifar10", root=str(tmp_path))
+    with pytest.raises(ValueError) as error:
+        load_dataset(config)
+    message = str(error.value)
+    assert f"cannot read {bogus} as an image" in message
+    assert "must contain image files only" in message
