@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from funcsim_lib.config import STORE_FORMAT, StudyConfig
@@ -41,6 +40,7 @@ from funcsim_lib.store_checks import (
     json_type_name,
     read_json,
     read_npy_header,
+    safetensors_errors,
 )
 
 PACKAGES = (
@@ -456,14 +456,8 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
+    with safetensors_errors(path):
         return load_file(path)
-    except FileNotFoundError:
-        raise StoreError(f"{path} is missing") from None
-    except (OSError, SafetensorError) as error:
-        raise StoreError(
-            f"{path} is not a readable safetensors file: {error}"
-        ) from error
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:

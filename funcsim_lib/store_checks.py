@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +96,15 @@ def check_safetensors(path: Path) -> None:
     safetensors rejects a header whose tensors do not cover the file exactly,
     so a cut-short file fails here without reading the tensors.
     """
+    with safetensors_errors(path), safe_open(str(path), framework="pt"):
+        pass
+
+
+@contextmanager
+def safetensors_errors(path: Path) -> Iterator[None]:
+    """Turn a missing or unreadable safetensors file into a ``StoreError``."""
     try:
-        with safe_open(str(path), framework="pt"):
-            pass
+        yield
     except FileNotFoundError:
         raise StoreError(f"{path} is missing") from None
     except (OSError, SafetensorError) as error:
