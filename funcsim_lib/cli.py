@@ -86,7 +86,10 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=min(2, os.cpu_count() or 1),
-        help="runs trained side by side on the CPU, one thread each (default: 2)",
+        help=(
+            "processes side by side on the CPU, one thread each: runs being "
+            "trained, or landscape grids being evaluated (default: 2)"
+        ),
     )
 
 
