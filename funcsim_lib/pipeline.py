@@ -46,6 +46,9 @@ RECORD = "colophon"
 # MathJax 3 from npm (package.json), shipped with the site for offline math.
 MATHJAX = REPO / "node_modules" / "mathjax" / "es5"
 MATHJAX_PARTS = ("tex-chtml.js", "input/tex", "output/chtml", "ui", "a11y")
+# What nbclient reports when a kernel exits before it answers its first
+# request, before any cell of the notebook runs.
+KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
 # Sphinx warnings that leave a page wrong, and so fail the build: a number
 # that was not glued, a citation or cross-reference that does not resolve.
 FATAL_WARNINGS = (
@@ -262,6 +265,12 @@ def run_papermill(source: Path, target: Path, parameters: dict[str, Any]) -> Non
         yaml.safe_dump(parameters, default_flow_style=True),
     ]
     result = children.run(command, env=child_env())
+    if result.returncode != 0 and KERNEL_START_FAILURE in result.stderr:
+        # No cell has run. A likely cause: kernels started side by side each
+        # get free ports (jupyter_client binds port 0, then closes the socket)
+        # before the kernel binds them, so two kernels can collide.
+        log.warning("%s: the kernel died while starting; starting it again", source)
+        result = children.run(command, env=child_env())
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-25:])
         raise RuntimeError(

@@ -209,3 +209,43 @@ def test_cli_rejects_unknown_setting(capsys):
 def test_cli_rejects_bad_value(capsys):
     assert main(["train", "--profile", "smoke", "--set", "train.epochs=many"]) == 2
     assert "train.epochs must be int, got 'many'" in capsys.readouterr().err
+
+
+def test_papermill_retries_a_kernel_that_died_starting(tmp_path, monkeypatch):
+    import subprocess
+
+    from funcsim_lib import pipeline
+
+    calls = []
+
+    def fake_run(command, env):
+        calls.append(command)
+        if len(calls) == 1:
+            return subprocess.CompletedProcess(
+                command, 1, "", f"RuntimeError: {pipeline.KERNEL_START_FAILURE}"
+            )
+        Path(command[4]).write_text("{}")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(pipeline.children, "run", fake_run)
+    target = tmp_path / "why.ipynb"
+    pipeline.run_papermill(tmp_path / "source.ipynb", target, {})
+    assert len(calls) == 2
+    assert target.read_text() == "{}"
+
+
+def test_papermill_failure_in_a_cell_is_not_retried(tmp_path, monkeypatch):
+    import subprocess
+
+    from funcsim_lib import pipeline
+
+    calls = []
+
+    def fake_run(command, env):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 1, "", "ValueError: in a cell")
+
+    monkeypatch.setattr(pipeline.children, "run", fake_run)
+    with pytest.raises(RuntimeError, match="in a cell"):
+        pipeline.run_papermill(tmp_path / "source.ipynb", tmp_path / "x.ipynb", {})
+    assert len(calls) == 1
