@@ -110,14 +110,14 @@ def compare_runs(first: np.ndarray, second: np.ndarray, verb: str) -> str:
     >>> compare_runs(np.array([0.05, 0.06]), np.array([0.01, 0.02]), "disagree")
     'disagree more than'
     >>> compare_runs(np.array([0.05, 0.06]), np.array([0.055]), "disagree")
-    'disagree about as much as (the ranges over runs overlap)'
+    'disagree about as much as'
     """
     first, second = np.asarray(first), np.asarray(second)
     if first.min() > second.max():
         return f"{verb} more than"
     if first.max() < second.min():
         return f"{verb} less than"
-    return f"{verb} about as much as (the ranges over runs overlap)"
+    return f"{verb} about as much as"
 
 
 def check_runs(logits: np.ndarray, runs: Sequence[str], *needed: str) -> None:
