@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -23,7 +24,9 @@ _running: set[subprocess.Popen] = set()
 _lock = threading.Lock()
 
 
-def run(command: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+def run(
+    command: Sequence[str], env: dict[str, str] | None
+) -> subprocess.CompletedProcess:
     """Run ``command`` to completion, capturing its output as text."""
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -50,13 +53,15 @@ def stop_all() -> None:
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
+    """Send SIGINT, then SIGTERM, each with one shared grace period, then kill."""
     for signum, grace in zip((signal.SIGINT, signal.SIGTERM), GRACE_SECONDS):
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signum)
+        deadline = time.monotonic() + grace
         for process in processes:
             try:
-                process.wait(grace)
+                process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
     for process in processes:
@@ -70,7 +75,7 @@ def exit_on_sigterm() -> Iterator[None]:
     """Raise ``SystemExit(143)`` on SIGTERM inside the block, then restore.
 
     The exit unwinds the stages like Ctrl-C does, so that their cleanup
-    (``stop_all`` among it) runs; 143 is the shell's status for SIGTERM.
+    (``stop_all`` among it) runs. 143 is the shell's status for SIGTERM.
     Outside the main thread, where Python cannot set handlers, it does
     nothing.
     """

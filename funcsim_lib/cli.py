@@ -159,9 +159,10 @@ def notebook_path(name: str) -> Path:
     ``name`` is a notebook's name, or the path of a notebook in the project's
     ``notebooks`` folder (``notebooks/why.ipynb``).
     """
-    given = Path(name)
-    if given.suffix == ".ipynb" and given.resolve().parent == NOTEBOOKS_DIR.resolve():
-        name = given.stem
+    as_path = Path(name)
+    in_folder = as_path.resolve().parent == NOTEBOOKS_DIR.resolve()
+    if as_path.suffix == ".ipynb" and in_folder:
+        name = as_path.stem
     path = NOTEBOOKS_DIR / f"{name}.ipynb"
     if "/" in name or not path.exists():
         known = ", ".join(sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")))

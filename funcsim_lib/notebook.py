@@ -362,29 +362,30 @@ def check_notebook_values(
     if check is None:
         return
     involved, function = check
-    config, chosen = resolve_parameters(
+    config, _ = resolve_parameters(
         merged["profile"],
         merged.get("init_seeds"),
         merged.get("data_seeds"),
         merged.get("overrides"),
     )
     try:
-        function(merged, config, chosen)
+        function(merged, config)
     except ParameterError:
         raise
     except (TypeError, ValueError) as error:
-        shown = ", ".join(f"{name}={merged[name]!r}" for name in involved)
-        raise ParameterError(f"notebook {notebook!r} with {shown}: {error}") from None
+        named = ", ".join(f"{name}={merged[name]!r}" for name in involved)
+        raise ParameterError(f"notebook {notebook!r} with {named}: {error}") from None
 
 
-def embedding_config(chosen: Profile, n_inputs: int | None) -> EmbeddingConfig:
-    """Return the qualitative section's embedding settings."""
+def embedding_config(profile: str, n_inputs: int | None) -> EmbeddingConfig:
+    """Return the qualitative section's embedding settings for ``profile``."""
+    embedding = get_profile(profile).embedding
     if n_inputs is None:
-        return chosen.embedding
-    return dataclasses.replace(chosen.embedding, n_inputs=n_inputs)
+        return embedding
+    return dataclasses.replace(embedding, n_inputs=n_inputs)
 
 
-def _check_runs(values: Mapping[str, Any], config: StudyConfig, _: Profile) -> None:
+def _check_runs(values: Mapping[str, Any], config: StudyConfig) -> None:
     from funcsim_lib.training import study_runs
 
     names = [run.name for run in study_runs(config)]
@@ -396,7 +397,7 @@ def _check_runs(values: Mapping[str, Any], config: StudyConfig, _: Profile) -> N
             )
 
 
-def _check_intervals(values: Mapping[str, Any], *_: object) -> None:
+def _check_intervals(values: Mapping[str, Any], _: StudyConfig) -> None:
     from funcsim_lib.measures.summary import check_interval_settings
 
     check_interval_settings(
@@ -404,13 +405,13 @@ def _check_intervals(values: Mapping[str, Any], *_: object) -> None:
     )
 
 
-def _check_equal_loss_pair(values: Mapping[str, Any], *_: object) -> None:
+def _check_equal_loss_pair(values: Mapping[str, Any], _: StudyConfig) -> None:
     from funcsim_lib.explorer import equal_loss_pair
 
     equal_loss_pair(values["p_true"], values["runner_up"])
 
 
-def _check_landscape(values: Mapping[str, Any], *_: object) -> None:
+def _check_landscape(values: Mapping[str, Any], _: StudyConfig) -> None:
     landscape_config(
         values["profile"],
         values["grid_points"],
@@ -419,11 +420,12 @@ def _check_landscape(values: Mapping[str, Any], *_: object) -> None:
     )
 
 
-def _check_embedding(values: Mapping[str, Any], _: object, chosen: Profile) -> None:
-    embedding_config(chosen, values["n_inputs"])
+def _check_embedding(values: Mapping[str, Any], _: StudyConfig) -> None:
+    embedding_config(values["profile"], values["n_inputs"])
 
 
-# Notebook -> (the parameters a check reads, the check).
+# Notebook -> (the parameters a check reads, the check). Each check takes the
+# notebook's values and the study configuration they select.
 NOTEBOOK_CHECKS = {
     "traditional": (
         ("grid_points", "direction_seed", "landscape_settings"),
@@ -488,17 +490,17 @@ def landscape_config(
     except ValueError as error:
         raise ParameterError(str(error)) from None
     settings = dict(landscape_settings or {}, direction_seed=direction_seed)
-    given = [f"direction_seed = {direction_seed!r}"]
+    described = [f"direction_seed = {direction_seed!r}"]
     if grid_points is not None:
         settings["n_points"] = [grid_points, grid_points]
-        given.insert(0, f"grid_points = {grid_points!r} (both counts of n_points)")
+        described.insert(0, f"grid_points = {grid_points!r} (both counts of n_points)")
     if landscape_settings:
-        given.append(f"landscape_settings = {landscape_settings!r}")
+        described.append(f"landscape_settings = {landscape_settings!r}")
     try:
         return replace_fields(base, settings)
     except (TypeError, ValueError) as error:
         raise ParameterError(
-            f"invalid landscape parameters {', '.join(given)}: {error}"
+            f"invalid landscape parameters {', '.join(described)}: {error}"
         ) from None
 
 

@@ -46,8 +46,8 @@ RECORD = "colophon"
 # MathJax 3 from npm (package.json), shipped with the site for offline math.
 MATHJAX = REPO / "node_modules" / "mathjax" / "es5"
 MATHJAX_PARTS = ("tex-chtml.js", "input/tex", "output/chtml", "ui", "a11y")
-# What nbclient reports when a kernel exits before it answers its first
-# request, before any cell of the notebook runs.
+# The error nbclient raises when a kernel exits before it replies to its first
+# request, so before any cell of the notebook has run.
 KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
 # Sphinx warnings that leave a page wrong, and so fail the build: a number
 # that was not glued, a citation or cross-reference that does not resolve.

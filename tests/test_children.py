@@ -57,7 +57,7 @@ def test_sigterm_stops_parent_and_child(tmp_path):
     assert not alive(child)
 
 
-def test_stop_all_interrupts_children_of_worker_threads(tmp_path):
+def test_stop_all_stops_thread_children(tmp_path):
     pid_file = tmp_path / "child.pid"
     results = []
     command = [

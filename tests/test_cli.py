@@ -104,7 +104,7 @@ def test_notebook_reruns_explorer(tmp_path, capsys, smoke_store_root):
     assert "'activation distance'" in values
 
 
-def test_notebook_path_accepts_a_path_in_the_notebooks_folder():
+def test_notebook_path_accepts_path():
     from funcsim_lib.cli import NOTEBOOKS_DIR, notebook_path
 
     assert (

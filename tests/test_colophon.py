@@ -96,7 +96,7 @@ def test_environment_lists_hardware():
     assert environment["hardware"]["memory"].endswith("GiB")
 
 
-def test_build_lists_every_package_the_study_records():
+def test_build_lists_study_packages():
     from funcsim_lib.colophon import build_environment
     from funcsim_lib.store import PACKAGES, package_versions
 

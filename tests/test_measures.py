@@ -91,7 +91,7 @@ def test_jsd_accurate_for_near_identical_float32_rows(step):
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def test_jsd_mixes_near_identical_and_distant_rows():
+def test_jsd_mixed_close_and_far_rows():
     # One block holds both kinds, so the entropy form and the term-by-term
     # form are combined sample by sample.
     rng = np.random.default_rng(5)
@@ -106,7 +106,7 @@ def test_jsd_mixes_near_identical_and_distant_rows():
 @given(
     arrays(np.float64, (2, 6, 5), elements=st.floats(-30, 30)),
 )
-def test_jsd_forms_agree_and_pinsker_bound_holds(logits):
+def test_jsd_forms_agree_pinsker_holds(logits):
     a = from_logits(logits[0][None])
     b = from_logits(logits[1][None])
     distance = kernels.l2_rows(a.probs, b.probs)

@@ -90,7 +90,7 @@ def test_threads_give_identical_results(study_like):
         np.testing.assert_array_equal(one[name], two[name])
 
 
-def test_torch_thread_count_is_restored(study_like):
+def test_torch_threads_restored(study_like):
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -125,7 +125,7 @@ def test_inputs_are_left_unchanged(study_like, chunk_size):
         np.testing.assert_array_equal(values, before)
 
 
-def test_one_model_is_rejected_clearly():
+def test_one_model_rejected():
     logits = np.zeros((1, 2, 5, 3))
     with pytest.raises(ValueError, match=r"at least 2 models.*\(1, 2, 5, 3\)"):
         measures.pairwise_measures(logits, ["js_divergence"])
@@ -336,7 +336,7 @@ def test_similarity_margin_sign_follows_kind():
         measures.similarity_margin(far, close, "divergence")
 
 
-def test_pair_values_of_an_asymmetric_measure_take_both_orders():
+def test_pair_values_asymmetric_both_orders():
     rng = np.random.default_rng(7)
     matrices = rng.random((2, 4, 4))
     matrices[:, range(4), range(4)] = 0.0
@@ -349,7 +349,7 @@ def test_pair_values_of_an_asymmetric_measure_take_both_orders():
     )
 
 
-def test_pair_values_of_a_symmetric_measure_count_each_pair_once():
+def test_pair_values_symmetric_once():
     rng = np.random.default_rng(8)
     upper = np.triu(rng.random((2, 4, 4)), k=1)
     values = measures.pair_values(upper + upper.transpose(0, 2, 1))

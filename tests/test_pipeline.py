@@ -211,7 +211,7 @@ def test_cli_rejects_bad_value(capsys):
     assert "train.epochs must be int, got 'many'" in capsys.readouterr().err
 
 
-def test_papermill_retries_a_kernel_that_died_starting(tmp_path, monkeypatch):
+def test_papermill_retries_dead_kernel_start(tmp_path, monkeypatch):
     import subprocess
 
     from funcsim_lib import pipeline
@@ -234,7 +234,7 @@ def test_papermill_retries_a_kernel_that_died_starting(tmp_path, monkeypatch):
     assert target.read_text() == "{}"
 
 
-def test_papermill_failure_in_a_cell_is_not_retried(tmp_path, monkeypatch):
+def test_papermill_cell_failure_not_retried(tmp_path, monkeypatch):
     import subprocess
 
     from funcsim_lib import pipeline

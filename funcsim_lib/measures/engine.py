@@ -248,7 +248,8 @@ class _Plan:
         A pair's temporaries are the size of one model's block, so both
         models' blocks and the temporaries stay in the cache between the
         operations. Broadcasting one model against several others at once
-        makes fewer calls but ran about 25 % slower on the CPU.
+        makes fewer calls but ran about 25 % slower in one measurement on the
+        development CPU.
         """
         names = [n for n in ("activation", "jsd", "churn") if n in self.needs]
         if not names:

@@ -1,8 +1,8 @@
 """Model outputs prepared once: log-probabilities, probabilities, predictions.
 
-Softmax is taken exactly once, in float64, from the logits shifted by their
-row maximum; every measure reads the prepared tensors instead of
-exponentiating again.
+The engine computes the softmax once per block, in float64, from the logits
+shifted by their row maximum. Every measure reads the prepared tensors
+instead of exponentiating again.
 
 The engine keeps the class axis before the sample axis ("class-major",
 ``(..., n_classes, n_samples)``): a sum over classes then adds ``n_classes``
@@ -68,12 +68,12 @@ class Outputs:
         _ = self.floored_probs, self.neg_entropy_total
 
     def take(self, index: int | slice | torch.Tensor) -> Outputs:
-        """Index the first axis of every tensor, and of what is computed."""
-        taken = Outputs(*(getattr(self, f.name)[index] for f in fields(self)))
+        """Return these outputs indexed along the first axis, cached values too."""
+        selected = Outputs(*(getattr(self, f.name)[index] for f in fields(self)))
         for name in _CACHED:
             if name in self.__dict__:
-                taken.__dict__[name] = self.__dict__[name][index]
-        return taken
+                selected.__dict__[name] = self.__dict__[name][index]
+        return selected
 
     def rows(self, name: str, shape: torch.Size, where: torch.Tensor) -> torch.Tensor:
         """Return the samples that the mask ``where`` selects, ``(n, n_classes)``,
@@ -128,8 +128,8 @@ def _class_major(values: np.ndarray) -> torch.Tensor:
 
 
 def _predictions(values: np.ndarray) -> torch.Tensor:
-    # The argmax of the logits is the argmax of the probabilities; along the
-    # contiguous class axis, before the transposition, it is fastest.
+    # The argmax of the logits is the argmax of the probabilities. It is
+    # fastest along the contiguous class axis, before the transposition.
     return torch.from_numpy(np.asarray(values).argmax(axis=-1).astype(np.int64))
 
 
